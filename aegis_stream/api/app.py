@@ -1,0 +1,102 @@
+"""``create_app(settings)``: the ASGI application, with the Redis client opened in the lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+import redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from aegis_stream.api.auth import TokenAuth
+from aegis_stream.api.dashboard import ROUTES
+from aegis_stream.api.state import AppState
+from aegis_stream.bundled import resolve_policy
+from aegis_stream.errors import ConfigError, StoreError
+from aegis_stream.keys import Keys
+from aegis_stream.policy import Policy
+from aegis_stream.settings import Settings
+from aegis_stream.store import async_client
+from aegis_stream.views import ViewReader
+
+log = logging.getLogger(__name__)
+
+
+def _wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def load_configured_policy(settings: Settings) -> Policy:
+    """The policy file (or bundled policy name) the settings name, or the empty policy."""
+    return resolve_policy(settings.policy_path) or Policy()
+
+
+async def health(request: Request) -> JSONResponse:
+    """Liveness probe: open even when a token is configured."""
+    return JSONResponse({"status": "ok"})
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    log.warning("store unavailable: %s", exc)
+    return JSONResponse({"error": "Store unavailable"}, status_code=503)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return JSONResponse({"error": "Internal server error"}, status_code=500)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    policy: Policy | None = None,
+    clock_ms: Callable[[], int] = _wall_clock_ms,
+) -> Starlette:
+    """Build the API for ``settings`` (whose ``redis_url`` must be resolved already)."""
+    if not settings.redis_url:
+        raise ConfigError("create_app needs settings.redis_url (start the engine first)")
+    loaded = policy if policy is not None else load_configured_policy(settings)
+    keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        assert settings.redis_url is not None
+        client = async_client(settings.redis_url, block_ms=settings.block_ms)
+        app.state.aegis = AppState(
+            settings=settings,
+            keys=keys,
+            redis=client,
+            reader=ViewReader(client, keys),
+            policy=loaded,
+            clock_ms=clock_ms,
+        )
+        try:
+            yield
+        finally:
+            await client.aclose()
+
+    routes = [Route("/health", health), *ROUTES]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(TokenAuth, api_token=settings.api_token, ingest_token=settings.ingest_token)],
+        exception_handlers={
+            HTTPException: _http_error,
+            StoreError: _store_error,
+            redis.RedisError: _store_error,
+            ConnectionError: _store_error,
+            Exception: _server_error,
+        },
+    )

@@ -1,0 +1,69 @@
+-- Apply one pre-aggregated batch to a partition's views, atomically with the
+-- checkpoint advance and the XACK of every entry in the batch.
+--
+-- KEYS[1] stream  KEYS[2] checkpoint hash  KEYS[3] lease  KEYS[4] dead-letter stream
+-- KEYS[5..] view keys, referenced by 1-based index from the ops below
+-- ARGV[1] group  ARGV[2] lease token ("" = no lease check)
+-- ARGV[3] first id in batch  ARGV[4] last id in batch  ARGV[5] now (ms)
+-- ARGV[6] msgpack ops: {h = {ki, field, delta, ...}, n = {ki, field, value, ...},
+--                       x = {ki, at_ms, ...}, d = {id, reason, payload, ...},
+--                       c = {events, dead, late}}
+-- ARGV[7..] ids to acknowledge
+--
+-- Returns {"ok", last} | {"stale", checkpoint} | {"lease", holder}.
+-- The fence: a batch whose first id is not above the checkpoint was applied
+-- before (redelivery, rewound group, a second process); it changes nothing.
+
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+
+local function above(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  if am ~= bm then return am > bm end
+  return as > bs
+end
+
+if ARGV[2] ~= '' then
+  local holder = redis.call('GET', KEYS[3])
+  if holder ~= ARGV[2] then
+    return {'lease', holder or ''}
+  end
+end
+
+local checkpoint = redis.call('HGET', KEYS[2], 'id')
+if checkpoint and not above(ARGV[3], checkpoint) then
+  return {'stale', checkpoint}
+end
+
+local ops = cmsgpack.unpack(ARGV[6])
+local h = ops['h'] or {}
+for i = 1, #h, 3 do
+  redis.call('HINCRBY', KEYS[4 + h[i]], h[i + 1], h[i + 2])
+end
+local n = ops['n'] or {}
+for i = 1, #n, 3 do
+  redis.call('HSETNX', KEYS[4 + n[i]], n[i + 1], n[i + 2])
+end
+local x = ops['x'] or {}
+for i = 1, #x, 2 do
+  redis.call('PEXPIREAT', KEYS[4 + x[i]], x[i + 1])
+end
+local d = ops['d'] or {}
+for i = 1, #d, 3 do
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', '100000', '*',
+    'id', d[i], 'reason', d[i + 1], 'payload', d[i + 2])
+end
+
+local c = ops['c'] or {0, 0, 0}
+redis.call('HSET', KEYS[2], 'id', ARGV[4], 'applied_ms', ARGV[5])
+redis.call('HINCRBY', KEYS[2], 'events', c[1])
+redis.call('HINCRBY', KEYS[2], 'dead', c[2])
+redis.call('HINCRBY', KEYS[2], 'late', c[3])
+-- acknowledge in chunks: unpack() of thousands of ids would overflow Lua's C stack
+for i = 7, #ARGV, 500 do
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+end
+return {'ok', ARGV[4]}

@@ -1,0 +1,130 @@
+"""The single writer: turns a :class:`BatchDelta` into one fenced Lua call.
+
+Everything a batch changes (view counters, first-seen order, bucket expiry,
+dead letters, the checkpoint and the XACKs) happens in one script, so a
+crash leaves either all of it or none of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+
+from aegis_stream.buckets import BUCKET_SIZES, bucket_expiry
+from aegis_stream.keys import GROUP, Keys
+from aegis_stream.project import BatchDelta
+
+APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
+_PERIOD_BY_SIZE = {p.size_ms: p for p in BUCKET_SIZES}
+_LONGEST = max(BUCKET_SIZES, key=lambda p: p.lookback_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An entry that could not be decoded or validated."""
+
+    entry_id: str
+    reason: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """``status`` is ``ok``, ``stale`` (fenced: at or below ``checkpoint``) or ``lease`` (lost)."""
+
+    status: str
+    checkpoint: str
+
+
+class _KeyTable:
+    """Collects the view keys of one call; ops refer to them by 1-based index."""
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, key: str) -> int:
+        index = self._index.get(key)
+        if index is None:
+            self.keys.append(key)
+            index = self._index[key] = len(self.keys)
+        return index
+
+
+def build_ops(
+    keys: Keys, p: int, delta: BatchDelta, dead: list[DeadLetter], now_ms: int
+) -> tuple[list[str], dict[str, Any]]:
+    """Translate a delta into the script's key list and ops map (pure; exposed for tests)."""
+    table = _KeyTable()
+    hincr: list[Any] = []
+    hsetnx: list[Any] = []
+    expire: list[Any] = []
+    totals = table(keys.totals(p))
+    for name, n in delta.totals.items():
+        hincr += [totals, name, n]
+    for (dim, value), n in delta.dims.items():
+        hincr += [table(keys.counts(p, dim)), value, n]
+    for (dim, value), entry_id in delta.first_seen.items():
+        hsetnx += [table(keys.first_seen(p, dim)), value, entry_id]
+    late = 0
+    for (size_ms, start_ms, name), n in delta.buckets.items():
+        at = bucket_expiry(start_ms, _PERIOD_BY_SIZE[size_ms])
+        if at <= now_ms:
+            # Too old for any timeline: the event still counts in totals and
+            # is reported as late (counted once, by the longest period).
+            if size_ms == _LONGEST.size_ms and name == "total":
+                late += n
+            continue
+        key = table(keys.bucket(p, size_ms, start_ms))
+        hincr += [key, name, n]
+        if name == "total":
+            expire += [key, at]
+    dead_ops: list[Any] = []
+    for letter in dead:
+        dead_ops += [letter.entry_id, letter.reason, letter.payload]
+    ops = {"h": hincr, "n": hsetnx, "x": expire, "d": dead_ops, "c": [delta.events, len(dead), late]}
+    return table.keys, ops
+
+
+class Writer:
+    """Applies batches to one store; safe to share between partitions of a process."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._keys = keys
+        self._script = redis.register_script(APPLY_LUA)
+
+    async def apply(
+        self,
+        p: int,
+        *,
+        token: str,
+        first_id: str,
+        last_id: str,
+        ack_ids: list[str],
+        delta: BatchDelta,
+        dead: list[DeadLetter],
+        now_ms: int,
+    ) -> ApplyResult:
+        """Apply one batch of partition ``p`` whose entries span ``first_id..last_id``."""
+        view_keys, ops = build_ops(self._keys, p, delta, dead, now_ms)
+        script_keys = [
+            self._keys.stream(p),
+            self._keys.checkpoint(p),
+            self._keys.lease(p),
+            self._keys.dead(p),
+            *view_keys,
+        ]
+        # use_bin_type=False: the cmsgpack bundled with Redis cannot read the bin types
+        packed = msgpack.packb(ops, use_bin_type=False)
+        args: list[Any] = [GROUP, token, first_id, last_id, now_ms, packed, *ack_ids]
+        reply = await self._script(keys=script_keys, args=args)
+        status, checkpoint = (_text(x) for x in reply)
+        return ApplyResult(status=status, checkpoint=checkpoint)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,86 @@
+"""Every Redis key name, in one place.
+
+Layout (``P`` is a partition number; ``{pP}`` is the cluster hash tag so all
+keys of one partition live in one slot and one Lua script may touch them):
+
+* log, not versioned (the source of truth):
+  ``<prefix>:{pP}:events`` (stream), ``<prefix>:{pP}:dead`` (dead letters),
+  ``<prefix>:{pP}:lease`` (the active projector's lease)
+* views, versioned so a rebuild can write beside the old ones:
+  ``<prefix>:v<N>:{pP}:...``
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+GROUP = "projector"
+
+
+def partition_for(agent_id: str | None, partitions: int) -> int:
+    """Route an event to a partition by a stable hash of its agent id."""
+    if partitions <= 1:
+        return 0
+    return zlib.crc32((agent_id or "").encode("utf-8")) % partitions
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names for one key prefix, views version and partition count."""
+
+    prefix: str = "aegis"
+    version: int = 1
+    partitions: int = 1
+
+    def _tag(self, p: int) -> str:
+        return f"{{p{p}}}"
+
+    def _view(self, p: int, name: str) -> str:
+        return f"{self.prefix}:v{self.version}:{self._tag(p)}:{name}"
+
+    # -- the log ---------------------------------------------------------
+    def stream(self, p: int) -> str:
+        """The partition's event stream."""
+        return f"{self.prefix}:{self._tag(p)}:events"
+
+    def dead(self, p: int) -> str:
+        """The partition's dead-letter stream."""
+        return f"{self.prefix}:{self._tag(p)}:dead"
+
+    def lease(self, p: int) -> str:
+        """The lease held by the partition's active projector."""
+        return f"{self.prefix}:{self._tag(p)}:lease"
+
+    def worker_health(self, consumer: str) -> str:
+        """Heartbeat key of one projector process."""
+        return f"{self.prefix}:workers:{consumer}"
+
+    def demo_marker(self) -> str:
+        """Set once the bundled demo sample has been imported."""
+        return f"{self.prefix}:demo-imported"
+
+    # -- views -----------------------------------------------------------
+    def checkpoint(self, p: int) -> str:
+        """Hash: ``id`` = last applied stream id, plus pipeline counters."""
+        return self._view(p, "checkpoint")
+
+    def totals(self, p: int) -> str:
+        """Hash of scalar counters (``total``, ``covered``, ...)."""
+        return self._view(p, "totals")
+
+    def counts(self, p: int, dim: str) -> str:
+        """Hash ``value -> count`` for one dimension (risk, status, type, agent...)."""
+        return self._view(p, f"n:{dim}")
+
+    def first_seen(self, p: int, dim: str) -> str:
+        """Hash ``value -> order key`` of the first event carrying that value."""
+        return self._view(p, f"f:{dim}")
+
+    def bucket(self, p: int, size_ms: int, start_ms: int) -> str:
+        """Hash of counters for one timeline bucket."""
+        return self._view(p, f"tl:{size_ms}:{start_ms}")
+
+    def all_partitions(self) -> range:
+        """The partition numbers, for readers that merge them."""
+        return range(self.partitions)

@@ -1,0 +1,157 @@
+"""The producer: a small client agents use to append audit events.
+
+Events are validated before anything is sent (a bad event raises
+:class:`InvalidEvent` and sends nothing). A missing timestamp is filled from
+the injected clock; a missing decision is filled by the policy, if one is
+given. ``emit_many`` sends one pipelined round trip per call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+
+from aegis_stream.errors import InvalidEvent, StoreError
+from aegis_stream.events import AuditEvent, build_event, parse_event, parse_timestamp
+from aegis_stream.keys import Keys, partition_for
+from aegis_stream.policy import Policy
+from aegis_stream.wire import DEFAULT_MAX_BYTES, ENTRY_FIELD, encode
+
+EventLike = Mapping[str, Any] | AuditEvent
+
+
+def wall_clock_us() -> int:
+    """Microseconds since the epoch (the default clock)."""
+    return time.time_ns() // 1000
+
+
+def utc_datetime(ts_us: int) -> datetime:
+    """Epoch microseconds as an aware UTC datetime (exact, no float rounding)."""
+    return datetime.fromtimestamp(ts_us // 1_000_000, UTC).replace(microsecond=ts_us % 1_000_000)
+
+
+def prepare(raw: EventLike, *, now_us: int, policy: Policy | None = None) -> AuditEvent:
+    """Validate one event, filling a missing timestamp and (with a policy) a missing decision."""
+    if isinstance(raw, AuditEvent):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise InvalidEvent(f"event: expected an object, got {type(raw).__name__}")
+    fields = dict(raw)
+    if fields.get("timestamp") is None:
+        fields["timestamp"] = utc_datetime(now_us)
+    if policy is not None and (fields.get("risk_level") is None or fields.get("approval") is None):
+        ts_us = parse_timestamp(fields["timestamp"])
+        probe = build_event({**fields, "risk_level": "LOW", "approval": "auto"}, ts_us)
+        decision = policy.evaluate(
+            probe.action_type,
+            probe.action_target,
+            probe.action_params,
+            probe.action_desc or "",
+            probe.agent_id,
+            now=utc_datetime(ts_us),
+        )
+        fields.update(
+            risk_level=decision.risk_level, approval=decision.approval, matched_rule=decision.matched_rule
+        )
+    return parse_event(fields)
+
+
+class _Base:
+    def __init__(
+        self,
+        keys: Keys,
+        *,
+        policy: Policy | None,
+        max_bytes: int,
+        clock: Callable[[], int],
+        maxlen: int | None,
+    ) -> None:
+        self.keys = keys
+        self.policy = policy
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self.maxlen = maxlen
+
+    def _encode(self, events: Iterable[EventLike]) -> list[tuple[str, bytes]]:
+        now = self.clock()
+        out = []
+        for raw in events:
+            event = prepare(raw, now_us=now, policy=self.policy)
+            stream = self.keys.stream(partition_for(event.agent_id, self.keys.partitions))
+            out.append((stream, encode(event, self.max_bytes)))
+        return out
+
+
+class Producer(_Base):
+    """Blocking producer (for scripts, importers and synchronous agents)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        policy: Policy | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        clock: Callable[[], int] = wall_clock_us,
+        maxlen: int | None = None,
+    ) -> None:
+        super().__init__(keys, policy=policy, max_bytes=max_bytes, clock=clock, maxlen=maxlen)
+        self._client = client
+
+    def emit(self, event: EventLike) -> str:
+        """Validate and append one event; returns its stream id."""
+        return self.emit_many([event])[0]
+
+    def emit_many(self, events: Sequence[EventLike] | Iterable[EventLike]) -> list[str]:
+        """Validate all events first, then append them in one pipelined round trip."""
+        encoded = self._encode(events)
+        if not encoded:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for stream, payload in encoded:
+            pipe.xadd(stream, {ENTRY_FIELD: payload}, maxlen=self.maxlen, approximate=True)
+        try:
+            ids = pipe.execute()
+        except redis.RedisError as e:
+            raise StoreError(f"could not append events: {e}") from e
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+
+class AsyncProducer(_Base):
+    """asyncio producer (for async agents and the HTTP ingest endpoint)."""
+
+    def __init__(
+        self,
+        client: aredis.Redis,
+        keys: Keys,
+        *,
+        policy: Policy | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        clock: Callable[[], int] = wall_clock_us,
+        maxlen: int | None = None,
+    ) -> None:
+        super().__init__(keys, policy=policy, max_bytes=max_bytes, clock=clock, maxlen=maxlen)
+        self._client = client
+
+    async def emit(self, event: EventLike) -> str:
+        """Validate and append one event; returns its stream id."""
+        return (await self.emit_many([event]))[0]
+
+    async def emit_many(self, events: Sequence[EventLike] | Iterable[EventLike]) -> list[str]:
+        """Validate all events first, then append them in one pipelined round trip."""
+        encoded = self._encode(events)
+        if not encoded:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for stream, payload in encoded:
+            pipe.xadd(stream, {ENTRY_FIELD: payload}, maxlen=self.maxlen, approximate=True)
+        try:
+            ids = await pipe.execute()
+        except redis.RedisError as e:
+            raise StoreError(f"could not append events: {e}") from e
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]

@@ -1,0 +1,124 @@
+"""Configuration: a frozen dataclass built from a mapping, never at import time."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from aegis_stream.errors import ConfigError
+
+# environment variable -> Settings attribute
+ENV_VARS: dict[str, str] = {
+    "REDIS_URL": "redis_url",
+    "AEGIS_KEY_PREFIX": "key_prefix",
+    "AEGIS_VIEWS_VERSION": "views_version",
+    "AEGIS_PARTITIONS": "partitions",
+    "AEGIS_DATA_DIR": "data_dir",
+    "AEGIS_POLICY": "policy_path",
+    "AEGIS_HOST": "host",
+    "AEGIS_PORT": "port",
+    "AEGIS_API_TOKEN": "api_token",
+    "AEGIS_INGEST_TOKEN": "ingest_token",
+    "AEGIS_BATCH_SIZE": "batch_size",
+    "AEGIS_BLOCK_MS": "block_ms",
+    "AEGIS_CLAIM_IDLE_MS": "claim_idle_ms",
+    "AEGIS_MAX_DELIVERIES": "max_deliveries",
+    "AEGIS_MAX_EVENT_BYTES": "max_event_bytes",
+    "AEGIS_LEASE_MS": "lease_ms",
+    "AEGIS_CONSUMER": "consumer",
+    "AEGIS_LOG_LEVEL": "log_level",
+}
+_SECRET_ATTRS = frozenset({"api_token", "ingest_token", "redis_url"})
+
+
+def default_data_dir(env: Mapping[str, str]) -> str:
+    """Where the embedded engine keeps its data: ``$XDG_DATA_HOME/aegis-stream``."""
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", ".")) / ".local" / "share")
+    return str(Path(base) / "aegis-stream")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every tunable of the service. Build with :meth:`from_env`."""
+
+    redis_url: str | None = None
+    key_prefix: str = "aegis"
+    views_version: int = 1
+    partitions: int = 1
+    data_dir: str = ".aegis-stream"
+    policy_path: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_token: str | None = None
+    ingest_token: str | None = None
+    batch_size: int = 1000
+    block_ms: int = 1000
+    claim_idle_ms: int = 30_000
+    max_deliveries: int = 5
+    max_event_bytes: int = 64 * 1024
+    lease_ms: int = 10_000
+    consumer: str | None = None
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from a mapping of environment variables (default: ``os.environ``)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {"data_dir": default_data_dir(env)}
+        types = {f.name: f.type for f in fields(cls)}
+        for var, attr in ENV_VARS.items():
+            raw = env.get(var)
+            if raw is None or raw == "":
+                continue
+            values[attr] = _convert(var, raw, str(types[attr]))
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with some attributes replaced (CLI flags), validated."""
+        settings = replace(self, **{k: v for k, v in changes.items() if v is not None})
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values out of range."""
+        checks = [
+            (self.partitions >= 1, "AEGIS_PARTITIONS must be at least 1"),
+            (self.partitions <= 1024, "AEGIS_PARTITIONS must be at most 1024"),
+            (self.views_version >= 1, "AEGIS_VIEWS_VERSION must be at least 1"),
+            (1 <= self.batch_size <= 100_000, "AEGIS_BATCH_SIZE must be between 1 and 100000"),
+            (self.block_ms >= 1, "AEGIS_BLOCK_MS must be at least 1"),
+            (self.claim_idle_ms >= 0, "AEGIS_CLAIM_IDLE_MS must not be negative"),
+            (self.max_deliveries >= 1, "AEGIS_MAX_DELIVERIES must be at least 1"),
+            (self.max_event_bytes >= 256, "AEGIS_MAX_EVENT_BYTES must be at least 256"),
+            (self.lease_ms >= 100, "AEGIS_LEASE_MS must be at least 100"),
+            (0 <= self.port <= 65535, "AEGIS_PORT must be between 0 and 65535"),
+            (
+                bool(self.key_prefix) and "{" not in self.key_prefix and "}" not in self.key_prefix,
+                "AEGIS_KEY_PREFIX must be non-empty and must not contain braces",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def __repr__(self) -> str:
+        def show(name: str) -> str:
+            value = getattr(self, name)
+            return "'***'" if name in _SECRET_ATTRS and value else repr(value)
+
+        shown = ", ".join(f"{f.name}={show(f.name)}" for f in fields(self))
+        return f"Settings({shown})"
+
+
+def _convert(var: str, raw: str, type_name: str) -> Any:
+    if "int" in type_name:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{var} must be an integer, got {raw!r}") from None
+    return raw

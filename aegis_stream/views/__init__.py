@@ -1,0 +1,5 @@
+"""Views: read-only access to what the projector maintains."""
+
+from aegis_stream.views.reader import Aggregates, PartitionStatus, ViewReader
+
+__all__ = ["Aggregates", "PartitionStatus", "ViewReader"]

@@ -1,0 +1,151 @@
+"""The one reader of the views. Every method reads a bounded set of keys.
+
+Partitions are merged here: counters are summed, and a value's position in
+first-appearance order is the earliest stream id at which any partition saw it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+
+from aegis_stream.buckets import Period, window_starts
+from aegis_stream.keys import GROUP, Keys
+from aegis_stream.project.projection import DIMENSIONS
+
+_NEVER = (2**63, 0)
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    try:
+        return int(ms), int(seq or 0)
+    except ValueError:
+        return _NEVER
+
+
+@dataclass(slots=True)
+class Aggregates:
+    """Merged counters: ``totals`` and, per dimension, ``(value, count)`` in first-appearance order."""
+
+    totals: Counter[str] = field(default_factory=Counter)
+    dims: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Number of events applied."""
+        return self.totals["total"]
+
+    def counts(self, dim: str) -> dict[str, int]:
+        """``value -> count`` for one dimension, in first-appearance order."""
+        return dict(self.dims.get(dim, []))
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionStatus:
+    """Pipeline health of one partition."""
+
+    partition: int
+    length: int
+    pending: int
+    lag: int | None
+    checkpoint: str | None
+    applied_events: int
+    last_applied_ms: int | None
+    dead_letters: int
+    late_events: int
+
+
+class ViewReader:
+    """Reads merged views for the API and the CLI."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def aggregates(self, dims: Sequence[str] = DIMENSIONS) -> Aggregates:
+        """Totals and the requested dimensions, merged over partitions (one round trip)."""
+        pipe = self._redis.pipeline(transaction=False)
+        parts = list(self._keys.all_partitions())
+        for p in parts:
+            pipe.hgetall(self._keys.totals(p))
+            for dim in dims:
+                pipe.hgetall(self._keys.counts(p, dim))
+                pipe.hgetall(self._keys.first_seen(p, dim))
+        replies = iter(await pipe.execute())
+        result = Aggregates()
+        counts: dict[str, Counter[str]] = {dim: Counter() for dim in dims}
+        first: dict[str, dict[str, tuple[int, int]]] = {dim: {} for dim in dims}
+        for _p in parts:
+            for k, v in next(replies).items():
+                result.totals[_s(k)] += int(v)
+            for dim in dims:
+                for k, v in next(replies).items():
+                    counts[dim][_s(k)] += int(v)
+                seen = first[dim]
+                for k, v in next(replies).items():
+                    name, order = _s(k), _order(_s(v))
+                    if order < seen.get(name, _NEVER):
+                        seen[name] = order
+        for dim in dims:
+            seen = first[dim]
+            ordered = sorted(counts[dim].items(), key=lambda kv: seen.get(kv[0], _NEVER))
+            result.dims[dim] = [(k, n) for k, n in ordered if n]
+        return result
+
+    async def timeline(self, period: Period, now_ms: int) -> list[tuple[int, dict[str, int]]]:
+        """Non-empty buckets of ``period`` from the one holding ``now - lookback`` through now."""
+        starts = window_starts(now_ms, period)
+        parts = list(self._keys.all_partitions())
+        pipe = self._redis.pipeline(transaction=False)
+        for p in parts:
+            for start in starts:
+                pipe.hgetall(self._keys.bucket(p, period.size_ms, start))
+        replies = iter(await pipe.execute())
+        merged: dict[int, Counter[str]] = {start: Counter() for start in starts}
+        for _p in parts:
+            for start in starts:
+                for k, v in next(replies).items():
+                    merged[start][_s(k)] += int(v)
+        return [(start, dict(c)) for start, c in merged.items() if c.get("total", 0) > 0]
+
+    async def pipeline_status(self) -> list[PartitionStatus]:
+        """Length, pending, lag, checkpoint and dead letters of every partition."""
+        pipe = self._redis.pipeline(transaction=False)
+        parts = list(self._keys.all_partitions())
+        for p in parts:
+            pipe.xlen(self._keys.stream(p))
+            pipe.hgetall(self._keys.checkpoint(p))
+            pipe.xinfo_groups(self._keys.stream(p))
+        replies = await pipe.execute(raise_on_error=False)
+        out = []
+        for i, p in enumerate(parts):
+            length, checkpoint, groups = replies[3 * i : 3 * i + 3]
+            length = length if isinstance(length, int) else 0
+            cp = {_s(k): _s(v) for k, v in checkpoint.items()} if isinstance(checkpoint, dict) else {}
+            group: dict[Any, Any] = {}
+            if isinstance(groups, list):
+                group = next((g for g in groups if _s(g.get("name", b"")) == GROUP), {})
+            lag = group.get("lag")
+            out.append(
+                PartitionStatus(
+                    partition=p,
+                    length=length,
+                    pending=int(group.get("pending", 0) or 0),
+                    lag=int(lag) if lag is not None else (length if not group else None),
+                    checkpoint=cp.get("id"),
+                    applied_events=int(cp.get("events", 0)),
+                    last_applied_ms=int(cp["applied_ms"]) if "applied_ms" in cp else None,
+                    dead_letters=int(cp.get("dead", 0)),
+                    late_events=int(cp.get("late", 0)),
+                )
+            )
+        return out

@@ -1,0 +1,252 @@
+"""Projector: reads a partition through the consumer group and applies batches.
+
+Per partition: hold the lease, first re-process every pending entry (a dead
+predecessor's reads), then read new entries in batches. Each batch is decoded
+(bad entries become dead letters), pre-aggregated and applied by one fenced
+script that also acknowledges it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from redis.asyncio import Redis
+
+from aegis_stream.apply import DeadLetter, Writer
+from aegis_stream.errors import InvalidEvent
+from aegis_stream.keys import GROUP, Keys
+from aegis_stream.project import BatchDelta
+from aegis_stream.settings import Settings
+from aegis_stream.store import TRANSIENT_ERRORS
+from aegis_stream.wire import ENTRY_FIELD, decode_entry
+from aegis_stream.worker.lease import Lease
+
+log = logging.getLogger(__name__)
+Entry = tuple[str, dict[bytes, bytes] | None]
+MAX_BACKOFF_S = 5.0
+
+
+class LeaseLost(Exception):
+    """Another process holds the partition now; stop writing."""
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the epoch (the default clock)."""
+    return time.time_ns() // 1_000_000
+
+
+def id_key(entry_id: str) -> tuple[int, int]:
+    """Sortable form of a stream id ``ms-seq``."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _sid(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class PartitionProjector:
+    """Projects one partition; one instance per (process, partition)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        p: int,
+        settings: Settings,
+        *,
+        consumer: str,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.p = p
+        self._redis = redis
+        self._keys = keys
+        self._settings = settings
+        self._consumer = consumer
+        self._clock = clock
+        self._writer = Writer(redis, keys)
+        self.lease = Lease(redis, keys.lease(p), f"{consumer}:{secrets.token_hex(8)}", settings.lease_ms)
+        self._renewed_ms = 0
+        self.applied_events = 0
+
+    async def ensure_group(self) -> None:
+        """Create the consumer group from the start of the stream (never ``$``), idempotently."""
+        try:
+            await self._redis.xgroup_create(self._keys.stream(self.p), GROUP, id="0", mkstream=True)
+        except redis.ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+
+    async def step(self, *, block_ms: int | None) -> int:
+        """Read and apply one batch of new entries; returns how many entries it handled."""
+        await self._keep_lease()
+        reply: Any = await self._redis.xreadgroup(
+            GROUP,
+            self._consumer,
+            {self._keys.stream(self.p): ">"},
+            count=self._settings.batch_size,
+            block=block_ms,
+        )
+        entries: list[Entry] = []
+        for _stream, items in reply or []:
+            entries.extend((_sid(i), f) for i, f in items)
+        await self.process(entries)
+        return len(entries)
+
+    async def recover(self) -> int:
+        """Re-process every pending entry of the group (any consumer), oldest first."""
+        handled = 0
+        cursor = "0-0"
+        while True:
+            await self._keep_lease()
+            reply: Any = await self._redis.xautoclaim(
+                self._keys.stream(self.p),
+                GROUP,
+                self._consumer,
+                min_idle_time=0,
+                start_id=cursor,
+                count=self._settings.batch_size,
+            )
+            cursor = _sid(reply[0])
+            entries = [(_sid(i), f) for i, f in reply[1]]
+            # reply[2] (Redis 7) lists pending ids whose entries were deleted;
+            # XAUTOCLAIM already dropped them from the pending list.
+            await self.process(entries)
+            handled += len(entries)
+            if cursor == "0-0":
+                return handled
+
+    async def process(self, entries: list[Entry]) -> None:
+        """Apply a batch exactly once: skip what the checkpoint covers, fence the rest."""
+        if not entries:
+            return
+        entries.sort(key=lambda e: id_key(e[0]))
+        checkpoint = _sid(await self._redis.hget(self._keys.checkpoint(self.p), "id") or b"")
+        for _attempt in range(5):
+            if checkpoint:
+                floor = id_key(checkpoint)
+                done = [i for i, _ in entries if id_key(i) <= floor]
+                entries = [e for e in entries if id_key(e[0]) > floor]
+                if done:  # applied before (redelivery or rewind): only acknowledge
+                    await self._redis.xack(self._keys.stream(self.p), GROUP, *done)
+            if not entries:
+                return
+            delta, dead = self._fold(entries)
+            result = await self._writer.apply(
+                self.p,
+                token=self.lease.token,
+                first_id=entries[0][0],
+                last_id=entries[-1][0],
+                ack_ids=[i for i, _ in entries],
+                delta=delta,
+                dead=dead,
+                now_ms=self._clock(),
+            )
+            if result.status == "ok":
+                self.applied_events += delta.events
+                return
+            if result.status == "lease":
+                raise LeaseLost(result.checkpoint)
+            checkpoint = result.checkpoint  # stale: someone advanced it; re-filter
+        raise RuntimeError("checkpoint kept moving under a lease holder")
+
+    def _fold(self, entries: list[Entry]) -> tuple[BatchDelta, list[DeadLetter]]:
+        delta = BatchDelta()
+        dead: list[DeadLetter] = []
+        for entry_id, fields in entries:
+            if fields is None:  # deleted between read and claim
+                continue
+            try:
+                delta.add(entry_id, decode_entry(fields, self._settings.max_event_bytes))
+            except InvalidEvent as e:
+                dead.append(DeadLetter(entry_id, e.reason, fields.get(ENTRY_FIELD, b"")))
+            except Exception as e:  # a projection bug must not stall the partition
+                log.exception("projection failed for entry %s", entry_id)
+                dead.append(DeadLetter(entry_id, f"projection failed: {type(e).__name__}", b""))
+        return delta, dead
+
+    async def _keep_lease(self) -> None:
+        now = self._clock()
+        if now - self._renewed_ms < self._settings.lease_ms // 3:
+            return
+        if not await self.lease.acquire():
+            raise LeaseLost("renewal refused")
+        self._renewed_ms = now
+
+
+class Worker:
+    """A projector process: one task per partition, each active or standing by."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        settings: Settings,
+        *,
+        clock: Callable[[], int] = wall_clock_ms,
+        partitions: list[int] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
+        consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
+        chosen = partitions if partitions is not None else list(self.keys.all_partitions())
+        self.projectors = [
+            PartitionProjector(redis, self.keys, p, settings, consumer=consumer, clock=clock) for p in chosen
+        ]
+        self.stop_event = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask every partition loop to finish its batch and exit."""
+        self.stop_event.set()
+
+    async def run(self, *, burst: bool = False) -> int:
+        """Run until :meth:`stop` (or, in burst mode, until every partition is drained)."""
+        counts = await asyncio.gather(*(self._run_partition(pp, burst) for pp in self.projectors))
+        return sum(counts)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
+
+    async def _run_partition(self, pp: PartitionProjector, burst: bool) -> int:
+        backoff = 0.1
+        recovered = False
+        while not self.stop_event.is_set():
+            try:
+                if not recovered:
+                    await pp.ensure_group()
+                    if not await pp.lease.acquire():
+                        await self._pause(self.settings.lease_ms / 2000)
+                        continue
+                    await pp.recover()
+                    recovered = True
+                handled = await pp.step(block_ms=None if burst else self.settings.block_ms)
+                backoff = 0.1
+                if burst and handled == 0:
+                    break
+            except LeaseLost:
+                log.warning("partition %d: lease lost, standing by", pp.p)
+                recovered = False
+            except redis.ResponseError as e:
+                if "NOGROUP" not in str(e):
+                    raise
+                log.warning("partition %d: consumer group missing, recreating", pp.p)
+                recovered = False
+                await self._pause(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except TRANSIENT_ERRORS as e:
+                log.warning("partition %d: store unavailable (%s), retrying in %.1fs", pp.p, e, backoff)
+                recovered = False
+                await self._pause(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await pp.lease.release()
+        return pp.applied_events

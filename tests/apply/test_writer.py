@@ -1,0 +1,106 @@
+"""The fenced apply script, on a real server."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import redis.asyncio as aredis
+
+from aegis_stream.apply import DeadLetter, Writer
+from aegis_stream.apply.writer import build_ops
+from aegis_stream.events import parse_event
+from aegis_stream.keys import GROUP, Keys
+from aegis_stream.project import aggregate
+from tests.conftest import event_dict
+
+H = 3_600_000
+# The server's own clock expires keys, so bucket tests use real time (on an hour boundary).
+NOON_MS = time.time_ns() // 1_000_000 // H * H
+STAMP = datetime.fromtimestamp(NOON_MS / 1000, UTC).isoformat()
+
+
+async def _setup(r: aredis.Redis, keys: Keys, n: int) -> list[str]:
+    """n entries in the stream, all delivered (pending) to consumer c."""
+    ids = [(await r.xadd(keys.stream(0), {b"e": b"x"})).decode() for _ in range(n)]
+    await r.xgroup_create(keys.stream(0), GROUP, id="0")
+    await r.xreadgroup(GROUP, "c", {keys.stream(0): ">"})
+    return ids
+
+
+async def test_apply_counts_acks_and_advances(async_redis: aredis.Redis, keys: Keys) -> None:
+    ids = await _setup(async_redis, keys, 3)
+    events = [parse_event(event_dict(risk_level=r, timestamp=STAMP)) for r in ("HIGH", "LOW", "HIGH")]
+    delta = aggregate(zip(ids, events, strict=True))
+    writer = Writer(async_redis, keys)
+    result = await writer.apply(
+        0, token="", first_id=ids[0], last_id=ids[-1], ack_ids=ids, delta=delta, dead=[], now_ms=NOON_MS
+    )
+    assert (result.status, result.checkpoint) == ("ok", ids[-1])
+    assert await async_redis.hgetall(keys.counts(0, "risk")) == {b"HIGH": b"2", b"LOW": b"1"}
+    assert await async_redis.hgetall(keys.first_seen(0, "risk")) == {b"HIGH": ids[0].encode(), b"LOW": ids[1].encode()}
+    assert await async_redis.hget(keys.totals(0), "total") == b"3"
+    cp = await async_redis.hgetall(keys.checkpoint(0))
+    assert cp[b"id"] == ids[-1].encode() and cp[b"events"] == b"3" and cp[b"applied_ms"] == str(NOON_MS).encode()
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+    bucket = keys.bucket(0, H, NOON_MS)
+    assert await async_redis.hgetall(bucket) == {b"total": b"3", b"auto": b"3"}
+    # expires after its look-back plus slack: start + 1h + 24h + 6h
+    assert await async_redis.pexpiretime(bucket) == NOON_MS + 31 * H
+
+
+async def test_fence_refuses_a_batch_at_or_below_the_checkpoint(async_redis: aredis.Redis, keys: Keys) -> None:
+    ids = await _setup(async_redis, keys, 2)
+    delta = aggregate([(ids[0], parse_event(event_dict())), (ids[1], parse_event(event_dict()))])
+    writer = Writer(async_redis, keys)
+    args = {"token": "", "first_id": ids[0], "last_id": ids[1], "ack_ids": ids, "delta": delta, "dead": []}
+    assert (await writer.apply(0, **args, now_ms=NOON_MS)).status == "ok"
+    again = await writer.apply(0, **args, now_ms=NOON_MS)
+    assert (again.status, again.checkpoint) == ("stale", ids[1])
+    assert await async_redis.hget(keys.totals(0), "total") == b"2"  # not 4
+
+
+async def test_lease_token_must_match(async_redis: aredis.Redis, keys: Keys) -> None:
+    ids = await _setup(async_redis, keys, 1)
+    await async_redis.set(keys.lease(0), "someone-else")
+    delta = aggregate([(ids[0], parse_event(event_dict()))])
+    result = await Writer(async_redis, keys).apply(
+        0, token="me", first_id=ids[0], last_id=ids[0], ack_ids=ids, delta=delta, dead=[], now_ms=NOON_MS
+    )
+    assert (result.status, result.checkpoint) == ("lease", "someone-else")
+    assert await async_redis.exists(keys.totals(0)) == 0
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 1
+
+
+async def test_dead_letters_and_late_events(async_redis: aredis.Redis, keys: Keys) -> None:
+    ids = await _setup(async_redis, keys, 3)
+    old = parse_event(event_dict(timestamp="2026-01-01T00:00:00Z"))
+    fresh = parse_event(event_dict(timestamp=STAMP))
+    delta = aggregate([(ids[0], old), (ids[2], fresh)])
+    dead = [DeadLetter(ids[1], "approval: required field is missing", b"\x81")]
+    now = NOON_MS + H
+    result = await Writer(async_redis, keys).apply(
+        0, token="", first_id=ids[0], last_id=ids[2], ack_ids=ids, delta=delta, dead=dead, now_ms=now
+    )
+    assert result.status == "ok"
+    assert await async_redis.hget(keys.totals(0), "total") == b"2"  # the late one still counts
+    cp = await async_redis.hgetall(keys.checkpoint(0))
+    assert (cp[b"dead"], cp[b"late"], cp[b"events"]) == (b"1", b"1", b"2")
+    letters = await async_redis.xrange(keys.dead(0))
+    assert [f for _, f in letters] == [
+        {b"id": ids[1].encode(), b"reason": b"approval: required field is missing", b"payload": b"\x81"}
+    ]
+    # no bucket was written for January
+    jan = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    assert await async_redis.exists(keys.bucket(0, H, jan), keys.bucket(0, 24 * H, jan)) == 0
+
+
+def test_build_ops_indexes_keys_once() -> None:
+    keys = Keys("k")
+    delta = aggregate([("1-0", parse_event(event_dict())), ("1-1", parse_event(event_dict()))])
+    view_keys, ops = build_ops(keys, 0, delta, [], NOON_MS)
+    assert len(view_keys) == len(set(view_keys))
+    assert view_keys[0] == "k:v1:{p0}:totals"
+    assert all("{p0}" in k for k in view_keys)
+    assert ops["c"] == [2, 0, 0]
+    assert ops["h"][:3] == [1, "total", 2]

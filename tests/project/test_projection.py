@@ -1,0 +1,79 @@
+"""The pure projection, table-driven."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aegis_stream.events import parse_event
+from aegis_stream.project import aggregate, project
+from tests.conftest import event_dict
+
+NOON_MS = 1_796_040_000_000
+H = 3_600_000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "totals"),
+    [
+        ({}, ("total", "matched", "covered")),
+        ({"matched_rule": "<default>"}, ("total", "matched")),
+        ({"matched_rule": None}, ("total",)),
+        ({"matched_rule": ""}, ("total",)),
+        ({"risk_level": "HIGH", "approval": "auto"}, ("total", "matched", "covered", "high_risk", "bypass")),
+        ({"risk_level": "CRITICAL", "approval": "block"}, ("total", "matched", "covered", "high_risk")),
+        ({"risk_level": "MEDIUM", "approval": "auto"}, ("total", "matched", "covered")),
+    ],
+)
+def test_totals(overrides: dict[str, Any], totals: tuple[str, ...]) -> None:
+    assert project(parse_event(event_dict(**overrides))).totals == totals
+
+
+@pytest.mark.parametrize(
+    ("overrides", "dims"),
+    [
+        ({}, {"risk": "LOW", "approval": "auto", "status": "success", "type": "read_file", "agent": "agent-a"}),
+        ({"result_status": None, "agent_id": None},
+         {"risk": "LOW", "approval": "auto", "status": "unknown", "type": "read_file", "agent": ""}),
+        ({"risk_level": "critical", "approval": "block", "result_status": "blocked", "action_type": "rm"},
+         {"risk": "CRITICAL", "approval": "block", "status": "blocked", "type": "rm", "agent": "agent-a"}),
+    ],
+)
+def test_dimensions(overrides: dict[str, Any], dims: dict[str, str]) -> None:
+    assert dict(project(parse_event(event_dict(**overrides))).dims) == dims
+
+
+@pytest.mark.parametrize(
+    ("approval", "field"), [("auto", "auto"), ("approve", "approved"), ("block", "blocked")]
+)
+def test_buckets(approval: str, field: str) -> None:
+    inc = project(parse_event(event_dict(timestamp="2026-11-30T13:59:59.999Z", approval=approval)))
+    hour = NOON_MS + H
+    assert inc.buckets == (
+        (H, hour, "total"), (H, hour, field),
+        (6 * H, NOON_MS, "total"), (6 * H, NOON_MS, field),
+        (24 * H, NOON_MS - 12 * H, "total"), (24 * H, NOON_MS - 12 * H, field),
+    )
+
+
+def test_aggregate_sums_and_keeps_first_seen() -> None:
+    events = [
+        ("1-0", parse_event(event_dict(risk_level="HIGH", approval="approve"))),
+        ("1-1", parse_event(event_dict(risk_level="LOW"))),
+        ("2-0", parse_event(event_dict(risk_level="HIGH", agent_id=None, result_status=None))),
+    ]
+    delta = aggregate(events)
+    assert delta.events == 3
+    # the third event is HIGH on auto: a bypass
+    assert delta.totals == {"total": 3, "matched": 3, "covered": 3, "high_risk": 2, "bypass": 1}
+    assert delta.dims[("risk", "HIGH")] == 2
+    assert delta.dims[("risk", "LOW")] == 1
+    assert delta.dims[("agent", "")] == 1
+    assert delta.dims[("status", "unknown")] == 1
+    assert delta.first_seen[("risk", "HIGH")] == "1-0"
+    assert delta.first_seen[("risk", "LOW")] == "1-1"
+    assert delta.first_seen[("agent", "")] == "2-0"
+    assert delta.buckets[(H, NOON_MS, "total")] == 3
+    assert delta.buckets[(H, NOON_MS, "approved")] == 1
+    assert delta.buckets[(H, NOON_MS, "auto")] == 2

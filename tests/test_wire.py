@@ -1,0 +1,82 @@
+"""Wire format: round trips, size limit, and hostile payloads."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from aegis_stream.errors import InvalidEvent
+from aegis_stream.events import parse_event
+from aegis_stream.wire import decode, decode_entry, encode
+from tests.conftest import event_dict
+
+
+def test_round_trip_keeps_every_field() -> None:
+    event = parse_event(
+        event_dict(
+            action_params={"q": "select", "nested": [1, 2.5, None, True]},
+            action_desc="look up ünïcode ✓",
+            human_decision="approved",
+            result_data={"rows": 3},
+            result_error=None,
+            parent_agent_id="boss",
+            chain_id="c-9",
+            chain_depth=2,
+            event_id="e-1",
+        )
+    )
+    assert decode(encode(event)) == event
+
+
+def test_minimal_event_is_small() -> None:
+    event = parse_event(event_dict())
+    payload = encode(event)
+    assert decode(payload) == event
+    assert len(payload) < 120  # short keys, defaults omitted
+
+
+def test_size_limit_on_both_sides() -> None:
+    event = parse_event(event_dict(result_data={"blob": "x" * 5000}))
+    with pytest.raises(InvalidEvent, match="exceeds the limit of 1000"):
+        encode(event, max_bytes=1000)
+    payload = encode(event)
+    with pytest.raises(InvalidEvent, match="exceeds the limit of 1000"):
+        decode(payload, max_bytes=1000)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xc1", "wire: not a msgpack document"),
+        (msgpack.packb([1, 2]), "wire: expected a map, got list"),
+        (msgpack.packb({"v": 99, "t": 0}), "wire: unsupported schema version 99"),
+        (msgpack.packb({"t": 0}), "wire: unsupported schema version None"),
+        (msgpack.packb({"v": 1, "t": -5}), "timestamp: wire value must be non-negative epoch microseconds"),
+        (msgpack.packb({"v": 1, "t": "x"}), "timestamp: wire value must be non-negative epoch microseconds"),
+        (
+            msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto", "zz": 1}),
+            "wire: unknown key 'zz'",
+        ),
+        (msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW"}),
+         "approval: required field is missing"),
+        (msgpack.packb({1: 2}), "wire: not a msgpack document"),
+    ],
+)
+def test_decode_rejects(payload: bytes, reason: str) -> None:
+    with pytest.raises(InvalidEvent) as err:
+        decode(payload)
+    assert err.value.reason.startswith(reason)
+
+
+def test_decode_entry_needs_the_e_field() -> None:
+    with pytest.raises(InvalidEvent, match="no 'e' field"):
+        decode_entry({b"other": b"1"})
+
+
+def test_decode_redacts_what_a_raw_xadd_smuggled_in() -> None:
+    payload = msgpack.packb(
+        {"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "low", "a": "auto", "p": {"token": "secret"}}
+    )
+    event = decode(payload)
+    assert event.action_params == {"token": "[REDACTED]"}
+    assert event.risk_level == "LOW"
