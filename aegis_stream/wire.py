@@ -63,7 +63,7 @@ def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> AuditEvent:
     try:
         body = msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as e:  # msgpack raises several unrelated exception types
-        raise InvalidEvent(f"wire: not a msgpack document ({type(e).__name__})") from e
+        raise InvalidEvent("wire: not a msgpack document") from e
     if not isinstance(body, dict):
         raise InvalidEvent(f"wire: expected a map, got {type(body).__name__}")
     version = body.get("v")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from aegis_stream.buckets import PERIODS, bucket_expiry, bucket_start, period_for, window_starts
@@ -38,7 +40,7 @@ def test_window_covers_whole_buckets(name: str, count: int) -> None:
     assert len(starts) == count
     assert starts[0] == bucket_start(T - period.lookback_ms, period.size_ms)
     assert starts[-1] == bucket_start(T, period.size_ms)
-    assert all(b - a == period.size_ms for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a == period.size_ms for a, b in pairwise(starts))
 
 
 def test_window_on_a_boundary() -> None:

@@ -69,7 +69,9 @@ def test_format_timestamp_matches_isoformat(ts_us: int, text: str) -> None:
 
 def test_parse_event_normalises() -> None:
     event = parse_event(
-        event_dict(risk_level="high", action_desc="", agent_id="", chain_id="", result_status="", result_data={})
+        event_dict(
+            risk_level="high", action_desc="", agent_id="", chain_id="", result_status="", result_data={}
+        )
     )
     assert event.risk_level == "HIGH"
     assert event.action_desc is None

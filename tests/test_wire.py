@@ -57,8 +57,10 @@ def test_size_limit_on_both_sides() -> None:
             msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto", "zz": 1}),
             "wire: unknown key 'zz'",
         ),
-        (msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW"}),
-         "approval: required field is missing"),
+        (
+            msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW"}),
+            "approval: required field is missing",
+        ),
         (msgpack.packb({1: 2}), "wire: not a msgpack document"),
     ],
 )

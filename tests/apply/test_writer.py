@@ -38,10 +38,15 @@ async def test_apply_counts_acks_and_advances(async_redis: aredis.Redis, keys: K
     )
     assert (result.status, result.checkpoint) == ("ok", ids[-1])
     assert await async_redis.hgetall(keys.counts(0, "risk")) == {b"HIGH": b"2", b"LOW": b"1"}
-    assert await async_redis.hgetall(keys.first_seen(0, "risk")) == {b"HIGH": ids[0].encode(), b"LOW": ids[1].encode()}
+    assert await async_redis.hgetall(keys.first_seen(0, "risk")) == {
+        b"HIGH": ids[0].encode(),
+        b"LOW": ids[1].encode(),
+    }
     assert await async_redis.hget(keys.totals(0), "total") == b"3"
     cp = await async_redis.hgetall(keys.checkpoint(0))
-    assert cp[b"id"] == ids[-1].encode() and cp[b"events"] == b"3" and cp[b"applied_ms"] == str(NOON_MS).encode()
+    assert (
+        cp[b"id"] == ids[-1].encode() and cp[b"events"] == b"3" and cp[b"applied_ms"] == str(NOON_MS).encode()
+    )
     assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
     bucket = keys.bucket(0, H, NOON_MS)
     assert await async_redis.hgetall(bucket) == {b"total": b"3", b"auto": b"3"}
@@ -49,7 +54,9 @@ async def test_apply_counts_acks_and_advances(async_redis: aredis.Redis, keys: K
     assert await async_redis.pexpiretime(bucket) == NOON_MS + 31 * H
 
 
-async def test_fence_refuses_a_batch_at_or_below_the_checkpoint(async_redis: aredis.Redis, keys: Keys) -> None:
+async def test_fence_refuses_a_batch_at_or_below_the_checkpoint(
+    async_redis: aredis.Redis, keys: Keys
+) -> None:
     ids = await _setup(async_redis, keys, 2)
     delta = aggregate([(ids[0], parse_event(event_dict())), (ids[1], parse_event(event_dict()))])
     writer = Writer(async_redis, keys)

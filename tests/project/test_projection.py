@@ -33,11 +33,18 @@ def test_totals(overrides: dict[str, Any], totals: tuple[str, ...]) -> None:
 @pytest.mark.parametrize(
     ("overrides", "dims"),
     [
-        ({}, {"risk": "LOW", "approval": "auto", "status": "success", "type": "read_file", "agent": "agent-a"}),
-        ({"result_status": None, "agent_id": None},
-         {"risk": "LOW", "approval": "auto", "status": "unknown", "type": "read_file", "agent": ""}),
-        ({"risk_level": "critical", "approval": "block", "result_status": "blocked", "action_type": "rm"},
-         {"risk": "CRITICAL", "approval": "block", "status": "blocked", "type": "rm", "agent": "agent-a"}),
+        (
+            {},
+            {"risk": "LOW", "approval": "auto", "status": "success", "type": "read_file", "agent": "agent-a"},
+        ),
+        (
+            {"result_status": None, "agent_id": None},
+            {"risk": "LOW", "approval": "auto", "status": "unknown", "type": "read_file", "agent": ""},
+        ),
+        (
+            {"risk_level": "critical", "approval": "block", "result_status": "blocked", "action_type": "rm"},
+            {"risk": "CRITICAL", "approval": "block", "status": "blocked", "type": "rm", "agent": "agent-a"},
+        ),
     ],
 )
 def test_dimensions(overrides: dict[str, Any], dims: dict[str, str]) -> None:
@@ -51,9 +58,12 @@ def test_buckets(approval: str, field: str) -> None:
     inc = project(parse_event(event_dict(timestamp="2026-11-30T13:59:59.999Z", approval=approval)))
     hour = NOON_MS + H
     assert inc.buckets == (
-        (H, hour, "total"), (H, hour, field),
-        (6 * H, NOON_MS, "total"), (6 * H, NOON_MS, field),
-        (24 * H, NOON_MS - 12 * H, "total"), (24 * H, NOON_MS - 12 * H, field),
+        (H, hour, "total"),
+        (H, hour, field),
+        (6 * H, NOON_MS, "total"),
+        (6 * H, NOON_MS, field),
+        (24 * H, NOON_MS - 12 * H, "total"),
+        (24 * H, NOON_MS - 12 * H, field),
     )
 
 

@@ -1,0 +1,188 @@
+"""The projector worker on a real server: counting, dead letters, recovery, fencing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+import redis
+import redis.asyncio as aredis
+
+from aegis_stream.keys import GROUP, Keys
+from aegis_stream.producer import Producer
+from aegis_stream.settings import Settings
+from aegis_stream.worker import Worker
+from tests.conftest import event_dict
+
+RISKS = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
+APPROVALS = ("auto", "approve", "block")
+
+
+def generated(n: int) -> list[dict[str, Any]]:
+    """n varied events (deterministic)."""
+    return [
+        event_dict(
+            risk_level=RISKS[i % 4],
+            approval=APPROVALS[i % 3],
+            action_type=f"tool_{i % 7}",
+            agent_id=None if i % 11 == 0 else f"agent-{i % 5}",
+            result_status=None if i % 13 == 0 else "success",
+            session_id=f"s-{i % 17}",
+        )
+        for i in range(n)
+    ]
+
+
+def expected_views(events: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    """Independent count of what the views must hold."""
+    return {
+        "risk": Counter(e["risk_level"] for e in events),
+        "approval": Counter(e["approval"] for e in events),
+        "type": Counter(e["action_type"] for e in events),
+        "agent": Counter(e["agent_id"] or "" for e in events),
+        "status": Counter(e["result_status"] or "unknown" for e in events),
+    }
+
+
+async def read_views(r: aredis.Redis, keys: Keys) -> dict[str, Counter[str]]:
+    out = {}
+    for dim in ("risk", "approval", "type", "agent", "status"):
+        raw = await r.hgetall(keys.counts(0, dim))
+        out[dim] = Counter({k.decode(): int(v) for k, v in raw.items()})
+    return out
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+def produce(settings: Settings, keys: Keys, events: list[dict[str, Any]]) -> list[str]:
+    assert settings.redis_url
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        return Producer(client, keys).emit_many(events)
+    finally:
+        client.close()
+
+
+async def test_burst_counts_every_event(settings: Settings, keys: Keys, async_redis: aredis.Redis) -> None:
+    events = generated(2500)
+    produce(settings, keys, events)
+    applied = await Worker(async_redis, settings).run(burst=True)
+    assert applied == 2500
+    assert await read_views(async_redis, keys) == expected_views(events)
+    assert await async_redis.hget(keys.totals(0), "total") == b"2500"
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+
+
+async def test_invalid_entries_are_dead_lettered_and_the_worker_goes_on(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    good = generated(3)
+    produce(settings, keys, good[:1])
+    bad_ids = [
+        await async_redis.xadd(keys.stream(0), {b"e": b"\xc1garbage"}),
+        await async_redis.xadd(keys.stream(0), {b"other": b"1"}),
+        await async_redis.xadd(keys.stream(0), {b"e": msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "x",
+                                                                      "tg": "t", "r": "SEVERE", "a": "auto"})}),
+    ]
+    produce(settings, keys, good[1:])
+    await Worker(async_redis, settings).run(burst=True)
+    assert await async_redis.hget(keys.totals(0), "total") == b"3"
+    letters = await async_redis.xrange(keys.dead(0))
+    assert [f[b"id"] for _, f in letters] == bad_ids
+    assert [f[b"reason"].decode() for _, f in letters] == [
+        "wire: not a msgpack document",
+        "wire: stream entry has no 'e' field",
+        "risk_level: must be one of LOW, MEDIUM, HIGH, CRITICAL, got 'SEVERE'",
+    ]
+    assert (await async_redis.hgetall(keys.checkpoint(0)))[b"dead"] == b"3"
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+
+
+async def test_entries_read_but_not_acknowledged_by_a_dead_worker_are_reclaimed(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    events = generated(300)
+    produce(settings, keys, events)
+    # A worker that read 200 entries, held the lease, and died before applying them.
+    await async_redis.xgroup_create(keys.stream(0), GROUP, id="0")
+    await async_redis.xreadgroup(GROUP, "dead-worker", {keys.stream(0): ">"}, count=200)
+    await async_redis.set(keys.lease(0), "dead-worker:token", px=300)
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 200
+    applied = await asyncio.wait_for(Worker(async_redis, settings).run(burst=True), timeout=10)
+    assert applied == 300
+    assert await read_views(async_redis, keys) == expected_views(events)
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+
+
+async def test_rewound_group_changes_nothing(settings: Settings, keys: Keys, async_redis: aredis.Redis) -> None:
+    events = generated(500)
+    produce(settings, keys, events)
+    await Worker(async_redis, settings).run(burst=True)
+    await async_redis.xgroup_setid(keys.stream(0), GROUP, id="0")
+    await Worker(async_redis, settings).run(burst=True)
+    assert await read_views(async_redis, keys) == expected_views(events)
+    assert await async_redis.hget(keys.totals(0), "total") == b"500"
+
+
+async def test_group_deleted_under_a_running_worker_is_recreated(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    worker = Worker(async_redis, settings)
+    task = asyncio.create_task(worker.run())
+    try:
+        produce(settings, keys, generated(10))
+
+        async def counted(n: int) -> bool:
+            return await async_redis.hget(keys.totals(0), "total") == str(n).encode()
+
+        await wait_for(lambda: counted(10))
+        await async_redis.xgroup_destroy(keys.stream(0), GROUP)
+        produce(settings, keys, generated(5))
+        await wait_for(lambda: counted(15))
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def test_kill_9_mid_run_loses_nothing_and_counts_nothing_twice(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    events = generated(20_000)
+    produce(settings, keys, events)
+    env = {
+        **os.environ,
+        "REDIS_URL": settings.redis_url or "",
+        "AEGIS_KEY_PREFIX": settings.key_prefix,
+        "AEGIS_BATCH_SIZE": "200",
+        "AEGIS_LEASE_MS": "500",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "aegis_stream", "worker"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        async def started() -> bool:
+            raw = await async_redis.hget(keys.checkpoint(0), "events")
+            return raw is not None and int(raw) > 0
+
+        await wait_for(started, timeout=30)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    applied_before = int(await async_redis.hget(keys.checkpoint(0), "events") or 0)
+    assert 0 < applied_before
+    await asyncio.wait_for(Worker(async_redis, settings).run(burst=True), timeout=30)
+    assert await read_views(async_redis, keys) == expected_views(events)
+    assert await async_redis.hget(keys.totals(0), "total") == b"20000"
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
