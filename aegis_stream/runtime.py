@@ -1,0 +1,206 @@
+"""Running the processes: engine resolution, the worker, the API, and ``up`` (all three)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
+
+import uvicorn
+
+from aegis_stream.api import create_app
+from aegis_stream.bundled import DEMO_SAMPLE, data_file, resolve_policy
+from aegis_stream.engine import EmbeddedEngine, ensure_engine
+from aegis_stream.importers import Rejected, read_events
+from aegis_stream.keys import Keys
+from aegis_stream.policy import Policy
+from aegis_stream.producer import AsyncProducer, wall_clock_us
+from aegis_stream.settings import Settings
+from aegis_stream.store import async_client
+from aegis_stream.worker import Worker
+
+log = logging.getLogger(__name__)
+DEMO_SPREAD_US = 7 * 24 * 3600 * 1_000_000
+
+
+def redact_url(url: str) -> str:
+    """A Redis URL without its password, for printing."""
+    parts = urlsplit(url)
+    if parts.password:
+        host = parts.hostname or ""
+        user = parts.username or ""
+        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+@contextlib.contextmanager
+def store(settings: Settings, *, ephemeral: bool = False) -> Iterator[Settings]:
+    """Settings with a usable ``redis_url``: the configured server, or the embedded engine.
+
+    With ``ephemeral``, the embedded engine lives in a temporary directory removed on exit.
+    """
+    if settings.redis_url:
+        yield settings
+        return
+    if ephemeral:
+        with tempfile.TemporaryDirectory(prefix="aegis-demo-") as tmp, EmbeddedEngine(tmp) as engine:
+            assert engine.url is not None
+            yield settings.with_overrides(redis_url=engine.url, data_dir=tmp)
+        return
+    url, owned = ensure_engine(settings.data_dir)
+    try:
+        yield settings.with_overrides(redis_url=url)
+    finally:
+        if owned is not None:
+            owned.stop()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: ``up`` stops the API and the worker together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+
+
+async def import_events(
+    settings: Settings,
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    policy: Policy | None = None,
+    agent: str | None = None,
+    spread_us: int | None = None,
+    now_us: int | None = None,
+    errors: TextIO | None = None,
+    batch: int = 1000,
+) -> tuple[int, int]:
+    """Append the events of a file; returns (imported, rejected). Rejections go to ``errors``."""
+    assert settings.redis_url is not None
+    errors = errors or sys.stderr
+    client = async_client(settings.redis_url)
+    keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
+    producer = AsyncProducer(client, keys, max_bytes=settings.max_event_bytes)
+    imported = rejected = 0
+    pending: list[Any] = []
+    try:
+        now = now_us if now_us is not None else wall_clock_us()
+        items = read_events(path, fmt=fmt, policy=policy, agent=agent, spread_us=spread_us, now_us=now)
+        for item in items:
+            if isinstance(item, Rejected):
+                rejected += 1
+                if rejected <= 20:
+                    print(f"{path}: {item.location}: {item.reason}", file=errors)
+                continue
+            pending.append(item)
+            if len(pending) >= batch:
+                imported += len(await producer.emit_many(pending))
+                pending.clear()
+        if pending:
+            imported += len(await producer.emit_many(pending))
+    finally:
+        await client.aclose()
+    if rejected > 20:
+        print(f"{path}: ... and {rejected - 20} more rejected records", file=errors)
+    return imported, rejected
+
+
+async def run_worker(settings: Settings, *, burst: bool = False) -> int:
+    """Run the projector until SIGINT/SIGTERM (or until drained, in burst mode)."""
+    assert settings.redis_url is not None
+    client = async_client(settings.redis_url, block_ms=settings.block_ms)
+    worker = Worker(client, settings)
+    _on_signals(asyncio.get_running_loop(), worker.stop)
+    try:
+        return await worker.run(burst=burst)
+    finally:
+        await client.aclose()
+
+
+def _server(settings: Settings, policy: Policy | None) -> _Server:
+    app = create_app(settings, policy=policy)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), lifespan="on"
+    )
+    return _Server(config)
+
+
+async def run_api(settings: Settings) -> None:
+    """Serve the API until SIGINT/SIGTERM."""
+    server = _server(settings, None)
+
+    def stop() -> None:
+        server.should_exit = True
+
+    _on_signals(asyncio.get_running_loop(), stop)
+    await server.serve()
+
+
+async def run_up(settings: Settings, *, demo: bool, announce: TextIO | None = None) -> None:
+    """The projector and the API in one process; Ctrl-C stops both cleanly."""
+    assert settings.redis_url is not None
+    announce = announce or sys.stdout
+    policy = resolve_policy(settings.policy_path)
+    if demo:
+        policy = policy or resolve_policy("airline")
+        await _import_demo(settings, announce)
+    client = async_client(settings.redis_url, block_ms=settings.block_ms)
+    worker = Worker(client, settings)
+    server = _server(settings, policy)
+
+    def stop() -> None:
+        worker.stop()
+        server.should_exit = True
+
+    _on_signals(asyncio.get_running_loop(), stop)
+    worker_task = asyncio.create_task(worker.run())
+    try:
+        server_task = asyncio.create_task(server.serve())
+        while not server.started and not server_task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
+            print(
+                f"aegis-stream: dashboard API on http://{settings.host}:{port}/api/v1/dashboard/overview",
+                file=announce,
+                flush=True,
+            )
+            print("aegis-stream: press Ctrl-C to stop", file=announce, flush=True)
+        await server_task
+    finally:
+        worker.stop()
+        await worker_task
+        await client.aclose()
+
+
+async def _import_demo(settings: Settings, announce: TextIO) -> None:
+    assert settings.redis_url is not None
+    keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
+    client = async_client(settings.redis_url)
+    try:
+        first = await client.set(keys.demo_marker(), "1", nx=True)
+    finally:
+        await client.aclose()
+    if not first:
+        print("aegis-stream: demo sample already imported, not importing it again", file=announce)
+        return
+    sample = data_file(DEMO_SAMPLE)
+    imported, _ = await import_events(settings, sample, spread_us=DEMO_SPREAD_US)
+    print(
+        f"aegis-stream: imported {imported} real tool calls of the tau-bench airline agent (last 7 days)",
+        file=announce,
+        flush=True,
+    )

@@ -1,0 +1,240 @@
+"""Transcript import: the tau-bench airline file and small hand-made conversations."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aegis_stream.errors import ImportFailed
+from aegis_stream.events import AuditEvent
+from aegis_stream.importers import Rejected, read_events
+from aegis_stream.importers.transcripts import PREVIEW_CHARS
+from aegis_stream.policy import Policy
+from tests.importers.conftest import NOW_US, TAU_FILE
+
+# Per-tool counts as listed in the tau-bench README shipped with the data.
+README_COUNTS = {
+    "get_reservation_details": 377,
+    "search_direct_flight": 141,
+    "get_user_details": 120,
+    "update_reservation_flights": 104,
+    "calculate": 96,
+    "think": 92,
+    "cancel_reservation": 69,
+    "book_reservation": 53,
+    "transfer_to_human_agents": 48,
+    "search_onestop_flight": 38,
+    "update_reservation_baggages": 14,
+    "send_certificate": 8,
+    "list_all_airports": 2,
+    "update_reservation_passengers": 2,
+}
+MIN = 60_000_000
+
+
+def tool_calls(conversations: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(conversation, call) pairs counted with plain loops over the JSON."""
+    return [
+        (conv, call)
+        for conv in conversations
+        for message in conv["traj"]
+        if message["role"] == "assistant"
+        for call in message.get("tool_calls") or []
+    ]
+
+
+def events_of(records: list[AuditEvent | Rejected]) -> list[AuditEvent]:
+    assert not [r for r in records if isinstance(r, Rejected)]
+    return [r for r in records if isinstance(r, AuditEvent)]
+
+
+@pytest.fixture(scope="module")
+def airline(policy: Policy) -> list[AuditEvent]:
+    return events_of(
+        list(read_events(TAU_FILE, policy=policy, agent="gpt4o-airline-t{trial}", now_us=NOW_US))
+    )
+
+
+def test_original_counts_match_the_readme(original: list[dict[str, Any]]) -> None:
+    calls = tool_calls(original)
+    assert len(original) == 200
+    assert len(calls) == 1164
+    assert Counter(call["function"]["name"] for _, call in calls) == README_COUNTS
+
+
+def test_every_call_becomes_one_event(airline: list[AuditEvent], original: list[dict[str, Any]]) -> None:
+    calls = tool_calls(original)
+    assert len(airline) == len(calls)
+    assert [e.action_type for e in airline] == [call["function"]["name"] for _, call in calls]
+    assert [e.session_id for e in airline] == [f"task{c['task_id']}-trial{c['trial']}" for c, _ in calls]
+    assert [e.action_params for e in airline] == [json.loads(c["function"]["arguments"]) for _, c in calls]
+    assert Counter(e.agent_id for e in airline) == Counter(f"gpt4o-airline-t{c['trial']}" for c, _ in calls)
+    assert len({e.event_id for e in airline}) == len(airline)
+    assert all(e.event_id and e.event_id.startswith("tau-airline-") for e in airline)
+
+
+def test_results_pair_with_the_right_reply(airline: list[AuditEvent], original: list[dict[str, Any]]) -> None:
+    errors = sum(
+        1
+        for conv in original
+        for message in conv["traj"]
+        if message["role"] == "tool" and message["content"].startswith("Error")
+    )
+    failed = [e for e in airline if e.result_status == "failed"]
+    assert len(failed) == errors
+    assert all(e.result_error and e.result_error.startswith("Error") for e in failed)
+    assert all(e.result_status in ("success", "failed") for e in airline)
+    # A looked-up reservation's reply describes that very reservation.
+    lookups = [
+        e for e in airline if e.action_type == "get_reservation_details" and e.result_status == "success"
+    ]
+    assert lookups
+    for e in lookups:
+        assert e.action_target == e.action_params["reservation_id"]
+        if isinstance(e.result_data, dict):
+            assert e.result_data["reservation_id"] == e.action_params["reservation_id"]
+    # calculate replies are numbers.
+    assert all(
+        isinstance(e.result_data, float) for e in airline if e.action_type == "calculate" and e.result_data
+    )
+
+
+def test_classification_and_human_decision(airline: list[AuditEvent]) -> None:
+    by_type = {e.action_type: e for e in airline}
+    assert (by_type["get_user_details"].risk_level, by_type["get_user_details"].approval) == ("LOW", "auto")
+    assert (by_type["cancel_reservation"].risk_level, by_type["cancel_reservation"].approval) == (
+        "HIGH",
+        "approve",
+    )
+    for e in airline:
+        assert e.matched_rule
+        assert e.human_decision == ("approved" if e.approval == "approve" else None)
+        assert e.result_status != "blocked"
+
+
+def test_targets(airline: list[AuditEvent]) -> None:
+    first = {e.action_type: e for e in reversed(airline)}
+    assert first["get_user_details"].action_target == "mia_li_3668"
+    assert (
+        first["search_direct_flight"].action_target == first["search_direct_flight"].action_params["origin"]
+    )
+    assert first["book_reservation"].action_target == first["book_reservation"].action_params["user_id"]
+    assert first["list_all_airports"].action_target == ""
+
+
+def test_default_timing(airline: list[AuditEvent]) -> None:
+    times = [e.ts_us for e in airline]
+    assert times == sorted(times)
+    assert times[-1] < NOW_US
+    assert times[0] == NOW_US - 200 * 5 * MIN
+    by_session: dict[str, list[int]] = {}
+    for e in airline:
+        by_session.setdefault(e.session_id, []).append(e.ts_us)
+    first_session = by_session["task0-trial0"]
+    assert [t - first_session[0] for t in first_session] == [
+        k * 20_000_000 for k in range(len(first_session))
+    ]
+    assert len({(t[0] - times[0]) % (5 * MIN) for t in by_session.values()}) == 1
+
+
+def write_conversations(path: Path, conversations: Any) -> Path:
+    path.write_text(json.dumps(conversations))
+    return path
+
+
+def call(call_id: str, name: str, arguments: Any) -> dict[str, Any]:
+    args = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+
+
+def reply(call_id: str, content: str) -> dict[str, Any]:
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+
+def test_small_conversation(tmp_path: Path, policy: Policy) -> None:
+    messages = [
+        {"role": "user", "content": "hi"},
+        {
+            "role": "assistant",
+            "content": "Looking.",
+            "tool_calls": [call("c1", "get_user_details", {"user_id": "u1"})],
+        },
+        reply("c1", "plain words"),
+        {"role": "assistant", "content": None, "tool_calls": [call("c2", "calculate", "{broken")]},
+        reply("c2", "1"),
+        {
+            "role": "assistant",
+            "tool_calls": [call("c3", "search_direct_flight", {"date": 5, "origin": "JFK"})],
+        },
+        reply("c3", "x" * 9000),
+        {"role": "assistant", "tool_calls": [call("c4", "cancel_reservation", {"reservation_id": "R1"})]},
+    ]
+    path = write_conversations(tmp_path / "t.json", [{"messages": messages}])
+    got = list(read_events(path, policy=policy, agent="bot-{task}-{trial}", now_us=NOW_US))
+    assert [type(r).__name__ for r in got] == ["AuditEvent", "Rejected", "AuditEvent", "AuditEvent"]
+    first, bad, third, fourth = got
+    assert isinstance(first, AuditEvent) and isinstance(third, AuditEvent) and isinstance(fourth, AuditEvent)
+    assert bad == Rejected("conversation 0 call c2", "arguments: not valid JSON")
+    assert (first.session_id, first.agent_id, first.event_id) == (
+        "conversation0",
+        "bot--",
+        "tau-airline-conversation0-c1",
+    )
+    assert (first.result_status, first.result_data, first.action_desc) == (
+        "success",
+        "plain words",
+        "Looking.",
+    )
+    assert third.action_target == "JFK"
+    assert third.result_data == {"truncated": True, "preview": "x" * PREVIEW_CHARS}
+    assert len(json.dumps(third.result_data)) < 16 * 1024
+    assert (fourth.result_status, fourth.result_data, fourth.human_decision) == (None, None, "approved")
+    assert fourth.ts_us - first.ts_us == 3 * 20_000_000
+
+
+def test_task_and_trial_in_agent_template(tmp_path: Path, policy: Policy) -> None:
+    conv = {"task_id": 7, "trial": 2, "traj": [{"role": "assistant", "tool_calls": [call("a", "think", {})]}]}
+    path = write_conversations(tmp_path / "t.json", [conv])
+    (got,) = read_events(path, policy=policy, agent="m-{task}-t{trial}", now_us=NOW_US)
+    assert isinstance(got, AuditEvent)
+    assert (got.agent_id, got.session_id, got.event_id) == ("m-7-t2", "task7-trial2", "tau-airline-7-2-a")
+    assert got.ts_us == NOW_US - 5 * MIN
+    (default,) = read_events(path, policy=policy, now_us=NOW_US)
+    assert isinstance(default, AuditEvent) and default.agent_id == "airline-agent"
+
+
+def test_busy_conversation_keeps_time_order(tmp_path: Path, policy: Policy) -> None:
+    calls = [{"role": "assistant", "tool_calls": [call(f"c{i}", "think", {})]} for i in range(40)]
+    path = write_conversations(tmp_path / "t.json", [{"traj": calls}, {"traj": calls[:1]}])
+    got = [r for r in read_events(path, policy=policy, now_us=NOW_US) if isinstance(r, AuditEvent)]
+    times = [e.ts_us for e in got]
+    assert len(times) == 41 and times == sorted(times) and len(set(times)) == 41
+    assert times[-1] == NOW_US - 5 * MIN
+
+
+def test_bad_conversations_are_rejected(tmp_path: Path, policy: Policy) -> None:
+    path = write_conversations(tmp_path / "t.json", [{"traj": []}, "nope", {"task_id": 1}])
+    got = list(read_events(path, fmt="transcripts", policy=policy, now_us=NOW_US))
+    assert [r.location for r in got if isinstance(r, Rejected)] == ["conversation 1", "conversation 2"]
+
+
+def test_policy_is_required(tmp_path: Path) -> None:
+    path = write_conversations(tmp_path / "t.json", [{"messages": []}])
+    with pytest.raises(ImportFailed, match="policy"):
+        read_events(path, now_us=NOW_US)
+
+
+def test_not_an_array(tmp_path: Path, policy: Policy) -> None:
+    path = write_conversations(tmp_path / "t.json", {"traj": []})
+    with pytest.raises(ImportFailed, match="array"):
+        list(read_events(path, fmt="transcripts", policy=policy, now_us=NOW_US))
+    broken = tmp_path / "b.json.gz"
+    broken.write_bytes(gzip.compress(b'[{"traj": [', mtime=0))
+    with pytest.raises(ImportFailed) as info:
+        list(read_events(broken, fmt="transcripts", policy=policy, now_us=NOW_US))
+    assert isinstance(info.value.__cause__, ValueError)

@@ -1,0 +1,142 @@
+"""The command line: import, status, configuration errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+
+from aegis_stream.cli import parse_window, run
+from aegis_stream.keys import Keys
+from aegis_stream.settings import Settings
+from tests.conftest import event_dict
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    assert settings.redis_url
+    return {"REDIS_URL": settings.redis_url, "AEGIS_KEY_PREFIX": settings.key_prefix, "HOME": "/nonexistent"}
+
+
+def test_import_jsonl_reports_bad_lines_and_keeps_good_ones(
+    settings: Settings,
+    keys: Keys,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "events.jsonl"
+    lines = [
+        json.dumps(event_dict()),
+        "{not json",
+        json.dumps(event_dict(risk_level="SEVERE")),
+        json.dumps(event_dict(action_type="write_file")),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    code = run(["import", str(path)], env=env_for(settings))
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "imported 2 events, rejected 2" in out
+    assert "line 2:" in err and "line 3:" in err and "SEVERE" in err
+    assert sync_redis.xlen(keys.stream(0)) == 2
+
+
+def test_import_missing_file(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    code = run(["import", "/no/such/file.jsonl"], env=env_for(settings))
+    assert code == 1
+    assert "/no/such/file.jsonl" in capsys.readouterr().err
+
+
+def test_import_transcripts_with_bundled_policy_and_agent_template(
+    settings: Settings,
+    keys: Keys,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    convo = [
+        {
+            "task_id": 7,
+            "trial": 2,
+            "reward": 1.0,
+            "info": {},
+            "traj": [
+                {"role": "user", "content": "cancel please"},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {
+                                "name": "cancel_reservation",
+                                "arguments": '{"reservation_id": "ABC123"}',
+                            },
+                        }
+                    ],
+                },
+                {
+                    "role": "tool",
+                    "tool_call_id": "c1",
+                    "name": "cancel_reservation",
+                    "content": '{"status": "cancelled"}',
+                },
+            ],
+        }
+    ]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(convo))
+    code = run(
+        ["import", str(path), "--policy", "airline", "--agent", "bot-t{trial}", "--spread", "1h"],
+        env=env_for(settings),
+    )
+    assert code == 0, capsys.readouterr()
+    assert "imported 1 events, rejected 0" in capsys.readouterr().out
+    assert sync_redis.xlen(keys.stream(0)) == 1
+
+
+@pytest.mark.parametrize("bad", ["0d", "7", "1w", "-1h", "h"])
+def test_parse_window_rejects(bad: str) -> None:
+    with pytest.raises(Exception, match="expected a duration"):
+        parse_window(bad)
+
+
+def test_parse_window() -> None:
+    assert parse_window("7d") == 7 * 86_400_000_000
+    assert parse_window("90s") == 90_000_000
+
+
+def test_status_table_and_json(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["status"], env=env_for(settings)) == 0
+    out = capsys.readouterr().out
+    assert "partition" in out and "pending" in out and "dead" in out
+    assert run(["status", "--json"], env=env_for(settings)) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["partition"] == 0 and rows[0]["length"] == 0
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("AEGIS_PORT", "eighty", "AEGIS_PORT must be an integer"),
+        ("AEGIS_PARTITIONS", "0", "AEGIS_PARTITIONS must be at least 1"),
+        ("AEGIS_KEY_PREFIX", "a{b}", "AEGIS_KEY_PREFIX must be non-empty and must not contain braces"),
+    ],
+)
+def test_configuration_errors(var: str, value: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["status"], env={var: value}) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unreachable_store(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["status"], env={"REDIS_URL": "redis://127.0.0.1:1/0"}) == 1
+    assert "store error" in capsys.readouterr().err
+
+
+def test_bad_policy_file(settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("rules: 5\n")
+    assert run(["import", str(tmp_path / "x.jsonl"), "--policy", str(policy)], env=env_for(settings)) == 1
+    assert "rules" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Thin process entry points; all logic lives in the aegis_stream package."""
