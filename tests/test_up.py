@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 ORIGINAL = Path(__file__).parent / "data" / "tau-bench" / "gpt-4o-airline.json.gz"

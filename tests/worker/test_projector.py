@@ -199,3 +199,32 @@ async def test_kill_9_mid_run_loses_nothing_and_counts_nothing_twice(
     assert await read_views(async_redis, keys) == expected_views(events)
     assert await async_redis.hget(keys.totals(0), "total") == b"20000"
     assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+
+
+async def test_sigterm_stops_the_worker_cleanly_and_frees_the_lease(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    produce(settings, keys, generated(50))
+    env = {**os.environ, "REDIS_URL": settings.redis_url or "", "AEGIS_KEY_PREFIX": settings.key_prefix}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aegis_stream", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        async def drained() -> bool:
+            return await async_redis.hget(keys.totals(0), "total") == b"50"
+
+        await wait_for(drained, timeout=30)
+        assert await async_redis.exists(keys.lease(0)) == 1
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "worker stopped after applying 50 events" in out
+    assert await async_redis.exists(keys.lease(0)) == 0  # a standby can take over at once
