@@ -1,0 +1,1 @@
+"""Runnable benchmarks; each prints a table (never timed assertions in tests)."""
