@@ -71,7 +71,9 @@ async def projector(url: str, settings: Settings) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
@@ -90,8 +92,10 @@ def main() -> None:
         assert applied == args.events, (applied, args.events)
         assert client.xpending(keys.stream(0), GROUP)["pending"] == 0
         server = client.info("server")
-        print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-              f"{server.get('server_name', 'redis')} {server.get('valkey_version', server['redis_version'])}")
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"{server.get('server_name', 'redis')} {server.get('valkey_version', server['redis_version'])}"
+        )
         print(f"{args.events:,} events, batch {args.batch}")
         print(f"{'what':<36} {'seconds':>8} {'events/s':>10}")
         print(f"{'raw XREADGROUP + XACK':<36} {raw_s:>8.2f} {args.events / raw_s:>10,.0f}")
