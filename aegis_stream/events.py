@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aegis_stream.errors import InvalidEvent
@@ -116,11 +116,14 @@ def parse_timestamp(value: Any) -> int:
     return us
 
 
+def utc_datetime(ts_us: int) -> datetime:
+    """Epoch microseconds as an aware UTC datetime (exact, no float rounding)."""
+    return _EPOCH + timedelta(microseconds=ts_us)
+
+
 def format_timestamp(ts_us: int) -> str:
     """Format epoch microseconds as ``datetime.isoformat()`` of an aware UTC time."""
-    seconds, micros = divmod(ts_us, 1_000_000)
-    moment = datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros)
-    return moment.isoformat()
+    return utc_datetime(ts_us).isoformat()
 
 
 def _text(raw: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
 import redis.asyncio as aredis
 
+from aegis_stream.classify import classify
 from aegis_stream.errors import InvalidEvent, StoreError
-from aegis_stream.events import AuditEvent, build_event, parse_event, parse_timestamp
+from aegis_stream.events import AuditEvent, parse_event, utc_datetime
 from aegis_stream.keys import Keys, partition_for
 from aegis_stream.policy import Policy
 from aegis_stream.wire import DEFAULT_MAX_BYTES, ENTRY_FIELD, encode
@@ -30,11 +30,6 @@ def wall_clock_us() -> int:
     return time.time_ns() // 1000
 
 
-def utc_datetime(ts_us: int) -> datetime:
-    """Epoch microseconds as an aware UTC datetime (exact, no float rounding)."""
-    return datetime.fromtimestamp(ts_us // 1_000_000, UTC).replace(microsecond=ts_us % 1_000_000)
-
-
 def prepare(raw: EventLike, *, now_us: int, policy: Policy | None = None) -> AuditEvent:
     """Validate one event, filling a missing timestamp and (with a policy) a missing decision."""
     if isinstance(raw, AuditEvent):
@@ -44,20 +39,8 @@ def prepare(raw: EventLike, *, now_us: int, policy: Policy | None = None) -> Aud
     fields = dict(raw)
     if fields.get("timestamp") is None:
         fields["timestamp"] = utc_datetime(now_us)
-    if policy is not None and (fields.get("risk_level") is None or fields.get("approval") is None):
-        ts_us = parse_timestamp(fields["timestamp"])
-        probe = build_event({**fields, "risk_level": "LOW", "approval": "auto"}, ts_us)
-        decision = policy.evaluate(
-            probe.action_type,
-            probe.action_target,
-            probe.action_params,
-            probe.action_desc or "",
-            probe.agent_id,
-            now=utc_datetime(ts_us),
-        )
-        fields.update(
-            risk_level=decision.risk_level, approval=decision.approval, matched_rule=decision.matched_rule
-        )
+    if policy is not None:
+        classify(fields, policy)
     return parse_event(fields)
 
 

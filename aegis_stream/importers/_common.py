@@ -1,5 +1,5 @@
 """Pieces shared by every importer: the rejection record, file opening,
-classification of unrated records, and re-timing over a window.
+and re-timing over a window.
 
 Nothing here reads the clock: times come from the records or from the caller.
 """
@@ -11,21 +11,16 @@ import gzip
 import io
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
-from aegis_stream.errors import ImportFailed, InvalidEvent, PolicyError
-from aegis_stream.events import AuditEvent, parse_timestamp
-
-if TYPE_CHECKING:
-    from aegis_stream.policy import Policy
+from aegis_stream.errors import ImportFailed
+from aegis_stream.events import AuditEvent
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 GZIP_MAGIC = b"\x1f\x8b"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # What a broken or truncated file can raise while it is being read.
 READ_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
 
@@ -72,55 +67,10 @@ def open_binary(path: PathLike) -> Iterator[io.BufferedIOBase]:
         yield fh
 
 
-def utc_datetime(ts_us: int) -> datetime:
-    """Epoch microseconds as an aware UTC datetime (exact, no float rounding)."""
-    return _EPOCH + timedelta(microseconds=ts_us)
-
-
 def fill_agent(raw: MutableMapping[str, Any], agent: str | None) -> None:
     """Set ``agent_id`` to ``agent`` where the record has none (missing, null or empty)."""
     if agent and not raw.get("agent_id"):
         raw["agent_id"] = agent
-
-
-def needs_classification(raw: Mapping[str, Any]) -> bool:
-    """True when the record lacks a risk level or an approval."""
-    return raw.get("risk_level") in (None, "") or raw.get("approval") in (None, "")
-
-
-def classify(raw: MutableMapping[str, Any], policy: Policy | None) -> None:
-    """Fill missing ``risk_level``/``approval``/``matched_rule`` from ``policy``.
-
-    The policy sees the record's own timestamp as ``now``. Records of the wrong
-    shape are left alone so that validation reports the precise field at fault.
-    Raises :class:`InvalidEvent` when classification is needed but impossible.
-    """
-    if not needs_classification(raw):
-        return
-    if policy is None:
-        missing = "risk_level" if raw.get("risk_level") in (None, "") else "approval"
-        raise InvalidEvent(f"{missing}: missing, and no policy was given to classify the action")
-    action_type, target = raw.get("action_type"), raw.get("action_target")
-    params = raw.get("action_params") or {}
-    desc = raw.get("action_desc") or ""
-    agent_id = raw.get("agent_id") or None
-    if not (isinstance(action_type, str) and isinstance(target, str) and isinstance(params, Mapping)):
-        return
-    if not isinstance(desc, str) or not (agent_id is None or isinstance(agent_id, str)):
-        return
-    if raw.get("timestamp") is None:
-        return
-    now = utc_datetime(parse_timestamp(raw["timestamp"]))
-    try:
-        decision = policy.evaluate(action_type, target, params, desc, agent_id, now=now)
-    except PolicyError as e:
-        raise InvalidEvent(f"policy: cannot classify the action: {e}") from e
-    if raw.get("risk_level") in (None, ""):
-        raw["risk_level"] = decision.risk_level
-    if raw.get("approval") in (None, ""):
-        raw["approval"] = decision.approval
-    if raw.get("matched_rule") in (None, ""):
-        raw["matched_rule"] = decision.matched_rule
 
 
 def spread_time(index: int, count: int, spread_us: int, now_us: int) -> int:

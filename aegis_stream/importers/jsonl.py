@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from aegis_stream.classify import classify
 from aegis_stream.errors import ImportFailed, InvalidEvent
 from aegis_stream.events import AuditEvent, parse_event
 from aegis_stream.importers._common import (
@@ -20,7 +21,6 @@ from aegis_stream.importers._common import (
     PathLike,
     Record,
     Rejected,
-    classify,
     fill_agent,
     open_binary,
     read_head,

@@ -15,6 +15,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aegis_stream.classify import classify
 from aegis_stream.errors import ImportFailed, InvalidEvent
 from aegis_stream.events import AuditEvent, parse_event
 from aegis_stream.importers._common import (
@@ -22,7 +23,6 @@ from aegis_stream.importers._common import (
     PathLike,
     Record,
     Rejected,
-    classify,
     fill_agent,
     read_head,
 )

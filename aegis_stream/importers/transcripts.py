@@ -17,14 +17,13 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aegis_stream.errors import ImportFailed, InvalidEvent, PolicyError
-from aegis_stream.events import MAX_TEXT, AuditEvent, build_event
+from aegis_stream.events import MAX_TEXT, AuditEvent, build_event, utc_datetime
 from aegis_stream.importers._common import (
     READ_ERRORS,
     PathLike,
     Record,
     Rejected,
     open_binary,
-    utc_datetime,
 )
 
 if TYPE_CHECKING:
