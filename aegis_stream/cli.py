@@ -7,11 +7,12 @@ import asyncio
 import json
 import logging
 import re
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO, TypeVar
 
 import redis
 
@@ -31,15 +32,20 @@ from aegis_stream.settings import Settings
 from aegis_stream.store import async_client
 from aegis_stream.views import PartitionStatus, ViewReader
 
+MAX_WINDOW_US = 3650 * 86_400_000_000  # 10 years: a spread never reaches before 1970
+T = TypeVar("T")
 _UNITS_US = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000}
 
 
 def parse_window(text: str) -> int:
     """``90s``, ``15m``, ``24h`` or ``7d`` as microseconds."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    match = re.fullmatch(r"\s*(\d{1,12})\s*([smhd])\s*", text)
     if not match or int(match.group(1)) == 0:
         raise argparse.ArgumentTypeError(f"expected a duration such as 90s, 15m, 24h or 7d, got {text!r}")
-    return int(match.group(1)) * _UNITS_US[match.group(2)]
+    window = int(match.group(1)) * _UNITS_US[match.group(2)]
+    if window > MAX_WINDOW_US:
+        raise argparse.ArgumentTypeError(f"duration too long (at most 3650d), got {text!r}")
+    return window
 
 
 def _port(text: str) -> int:
@@ -145,8 +151,52 @@ async def _status(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run``, then SIGTERM handling back (closing a loop resets it to the default)."""
+    try:
+        return asyncio.run(coro)
+    finally:
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "import":
+        policy = resolve_policy(args.policy or settings.policy_path)
+        with store(settings) as ready:
+            imported, rejected = _run_async(
+                import_events(
+                    ready, args.file, fmt=args.format, policy=policy, agent=args.agent, spread_us=args.spread
+                )
+            )
+        print(f"imported {imported} events, rejected {rejected}")
+        return 1 if rejected else 0
+    if args.command == "status":
+        # status only looks: it never starts (or stops) an embedded engine
+        with store(settings, start=False) as ready:
+            return _run_async(_status(ready, args.json))
+    with store(settings, ephemeral=args.command == "up" and args.demo) as ready:
+        if args.command == "up":
+            if args.demo and not settings.redis_url:
+                print(f"aegis-stream: demo engine in {ready.data_dir} (removed on exit)", flush=True)
+            _run_async(run_up(ready, demo=args.demo))
+        elif args.command == "api":
+            _run_async(run_api(ready))
+        elif args.command == "worker":
+            applied = _run_async(run_worker(ready, burst=args.burst))
+            print(f"worker stopped after applying {applied} events")
+    return 0
+
+
 def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
-    """Parse ``argv`` and run the command; returns the exit status."""
+    """Parse ``argv`` and run the command; returns the exit status.
+
+    SIGTERM is handled like Ctrl-C from the start, so an embedded engine is
+    always stopped and temporary directories removed, whenever it arrives.
+    """
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env(env)
@@ -158,34 +208,12 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if args.command == "import":
-            policy = resolve_policy(args.policy or settings.policy_path)
-            with store(settings) as ready:
-                imported, rejected = asyncio.run(
-                    import_events(
-                        ready,
-                        args.file,
-                        fmt=args.format,
-                        policy=policy,
-                        agent=args.agent,
-                        spread_us=args.spread,
-                    )
-                )
-            print(f"imported {imported} events, rejected {rejected}")
-            return 1 if rejected else 0
-        with store(settings, ephemeral=args.command == "up" and args.demo) as ready:
-            if args.command == "up":
-                if args.demo and not settings.redis_url:
-                    print(f"aegis-stream: demo engine in {ready.data_dir} (removed on exit)", flush=True)
-                asyncio.run(run_up(ready, demo=args.demo))
-            elif args.command == "api":
-                asyncio.run(run_api(ready))
-            elif args.command == "worker":
-                applied = asyncio.run(run_worker(ready, burst=args.burst))
-                print(f"worker stopped after applying {applied} events")
-            elif args.command == "status":
-                return asyncio.run(_status(ready, args.json))
+        return _dispatch(args, settings)
+    except ConfigError as e:
+        print(f"aegis-stream: configuration error: {e}", file=sys.stderr)
+        return 2
     except AegisError as e:
         print(f"aegis-stream: {e}", file=sys.stderr)
         return 1
@@ -194,7 +222,9 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
         return 1
     except KeyboardInterrupt:
         return 130
-    return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def main() -> None:

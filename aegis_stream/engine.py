@@ -70,6 +70,19 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # alive, owned by someone else
         pass
+    try:  # an exited child nobody reaped yet (a zombie) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Poll until ``pid`` has exited (or is a zombie); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
     return True
 
 
@@ -243,15 +256,22 @@ class EmbeddedEngine:
         if proc is None or url is None:
             return
         with _dir_lock(self._dir):
-            try:
-                if proc.poll() is None and not (self._shutdown(url, timeout) and _wait(proc, timeout)):
-                    proc.terminate()
-                    if not _wait(proc, timeout):
-                        proc.kill()
-                        proc.wait()
-            finally:
-                (self._dir / "engine.json").unlink(missing_ok=True)
-                self._proc = self._url = None
+            self._stop_locked(proc, url, timeout)
+
+    def _stop_locked(self, proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:
+        try:
+            if proc.poll() is None and not (self._shutdown(url, timeout) and _wait(proc, timeout)):
+                proc.terminate()
+                if not _wait(proc, timeout):
+                    proc.kill()
+                    proc.wait()
+        finally:
+            (self._dir / "engine.json").unlink(missing_ok=True)
+            self._proc = self._url = None
+
+    def _detach(self) -> None:
+        """Leave the server running for the processes still using it (``engine.json`` stays)."""
+        self._proc = self._url = None
 
     @staticmethod
     def _shutdown(url: str, timeout: float) -> bool:
@@ -287,3 +307,51 @@ def ensure_engine(data_dir: str | os.PathLike[str]) -> tuple[str, EmbeddedEngine
             return url, None
         engine = EmbeddedEngine(directory)
         return engine._start_locked(10.0), engine
+
+
+def _other_clients(url: str) -> int:
+    """How many connections other than this one the server has."""
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        me = client.client_id()
+        return sum(1 for c in client.client_list() if int(c.get("id", 0)) != me)
+    finally:
+        client.close()
+
+
+def release_engine(
+    data_dir: str | os.PathLike[str], url: str, owned: EmbeddedEngine | None, timeout: float = 10.0
+) -> bool:
+    """Last one out: stop the engine unless another process is still connected to it.
+
+    Every process that used an embedded engine calls this when it is done,
+    whether it started the engine (``owned``) or reused one, so the engine
+    stops with the last user instead of under the feet of the others.
+    Returns True when the engine was stopped.
+    """
+    directory = Path(data_dir).absolute()
+    with _dir_lock(directory):
+        try:
+            others = _other_clients(url)
+        except (redis.RedisError, OSError):
+            others = 0
+        if others:
+            if owned is not None:
+                owned._detach()
+            return False
+        if owned is not None and owned._proc is not None:
+            owned._stop_locked(owned._proc, url, timeout)
+        else:
+            pid = _state_pid(directory)
+            EmbeddedEngine._shutdown(url, timeout)
+            if pid:  # the server is still writing its snapshot: do not let a new one start beside it
+                _wait_gone(pid, timeout)
+            (directory / "engine.json").unlink(missing_ok=True)
+        return True
+
+
+def _state_pid(directory: Path) -> int:
+    try:
+        return int(json.loads((directory / "engine.json").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0

@@ -21,10 +21,12 @@ RISK_LEVELS: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 APPROVALS: tuple[str, ...] = ("auto", "approve", "block")
 RESULT_STATUSES: tuple[str, ...] = ("success", "failed", "blocked", "denied", "skipped")
 REDACTED = "[REDACTED]"
+# The reference's pattern, plus the dash spellings of its keys, "passwd" and "cookie".
 SECRET_KEY = re.compile(
-    r"password|secret|token|api_key|apikey|authorization|credential|private_key|access_key",
+    r"password|passwd|secret|token|api[_-]?key|authorization|credential|private[_-]key|access[_-]key|cookie",
     re.IGNORECASE,
 )
+INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what msgpack can carry
 MAX_TEXT = 4096  # characters, for every short text field
 MAX_EVENT_ID = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -143,7 +145,11 @@ def _json_like(value: Any, where: str, depth: int = 0) -> None:
     """Refuse values that cannot round-trip through JSON and msgpack."""
     if depth > 32:
         raise InvalidEvent(f"{where}: nested deeper than 32 levels")
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        if not INT_MIN <= value <= INT_MAX:
+            raise InvalidEvent(f"{where}: integer out of range (more than 64 bits)")
         return
     if isinstance(value, float):
         if not math.isfinite(value):

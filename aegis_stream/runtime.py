@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -17,7 +18,8 @@ import uvicorn
 
 from aegis_stream.api import create_app
 from aegis_stream.bundled import DEMO_SAMPLE, data_file, resolve_policy
-from aegis_stream.engine import EmbeddedEngine, ensure_engine
+from aegis_stream.engine import EmbeddedEngine, ensure_engine, release_engine, running_engine_url
+from aegis_stream.errors import ConfigError, StoreError
 from aegis_stream.importers import Rejected, read_events
 from aegis_stream.keys import Keys
 from aegis_stream.policy import Policy
@@ -42,10 +44,12 @@ def redact_url(url: str) -> str:
 
 
 @contextlib.contextmanager
-def store(settings: Settings, *, ephemeral: bool = False) -> Iterator[Settings]:
+def store(settings: Settings, *, ephemeral: bool = False, start: bool = True) -> Iterator[Settings]:
     """Settings with a usable ``redis_url``: the configured server, or the embedded engine.
 
-    With ``ephemeral``, the embedded engine lives in a temporary directory removed on exit.
+    The embedded engine in ``AEGIS_DATA_DIR`` is reused when one runs, else
+    started (unless ``start`` is false); the last process using it stops it.
+    With ``ephemeral``, the engine lives in a temporary directory removed on exit.
     """
     if settings.redis_url:
         yield settings
@@ -55,12 +59,44 @@ def store(settings: Settings, *, ephemeral: bool = False) -> Iterator[Settings]:
             assert engine.url is not None
             yield settings.with_overrides(redis_url=engine.url, data_dir=tmp)
         return
-    url, owned = ensure_engine(settings.data_dir)
+    if not start:
+        url = running_engine_url(settings.data_dir)
+        if url is None:
+            raise StoreError(
+                f"no embedded engine is running in {settings.data_dir}; "
+                "start one with 'aegis-stream up', or set REDIS_URL"
+            )
+        yield settings.with_overrides(redis_url=url)
+        return
+    try:
+        url, owned = ensure_engine(settings.data_dir)
+    except OSError as e:
+        raise StoreError(f"cannot use AEGIS_DATA_DIR {settings.data_dir}: {e.strerror or e}") from e
     try:
         yield settings.with_overrides(redis_url=url)
     finally:
-        if owned is not None:
-            owned.stop()
+        release_engine(settings.data_dir, url, owned)
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """Bind the API's listening socket up front, so a busy port fails fast and clearly."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+    sock.set_inheritable(True)
+    return sock
+
+
+def http_url(sock: socket.socket, path: str = "") -> str:
+    """The URL a bound socket serves, with IPv6 hosts in brackets."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{path}"
 
 
 class _Server(uvicorn.Server):
@@ -132,27 +168,28 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
 
 def _server(settings: Settings, policy: Policy | None) -> _Server:
     app = create_app(settings, policy=policy)
-    config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), lifespan="on"
-    )
+    config = uvicorn.Config(app, log_level=settings.log_level.lower(), lifespan="on")
     return _Server(config)
 
 
-async def run_api(settings: Settings) -> None:
+async def run_api(settings: Settings, *, announce: TextIO | None = None) -> None:
     """Serve the API until SIGINT/SIGTERM."""
+    sock = listen_socket(settings.host, settings.port)
     server = _server(settings, None)
 
     def stop() -> None:
         server.should_exit = True
 
     _on_signals(asyncio.get_running_loop(), stop)
-    await server.serve()
+    print(f"aegis-stream: API on {http_url(sock)}", file=announce or sys.stdout, flush=True)
+    await server.serve(sockets=[sock])
 
 
 async def run_up(settings: Settings, *, demo: bool, announce: TextIO | None = None) -> None:
     """The projector and the API in one process; Ctrl-C stops both cleanly."""
     assert settings.redis_url is not None
     announce = announce or sys.stdout
+    sock = listen_socket(settings.host, settings.port)  # before any work: a busy port fails at once
     policy = resolve_policy(settings.policy_path)
     if demo:
         policy = policy or resolve_policy("airline")
@@ -168,18 +205,13 @@ async def run_up(settings: Settings, *, demo: bool, announce: TextIO | None = No
     _on_signals(asyncio.get_running_loop(), stop)
     worker_task = asyncio.create_task(worker.run())
     try:
-        server_task = asyncio.create_task(server.serve())
-        while not server.started and not server_task.done():
-            await asyncio.sleep(0.05)
-        if server.started:
-            port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
-            print(
-                f"aegis-stream: dashboard API on http://{settings.host}:{port}/api/v1/dashboard/overview",
-                file=announce,
-                flush=True,
-            )
-            print("aegis-stream: press Ctrl-C to stop", file=announce, flush=True)
-        await server_task
+        print(
+            f"aegis-stream: dashboard API on {http_url(sock, '/api/v1/dashboard/overview')}",
+            file=announce,
+            flush=True,
+        )
+        print("aegis-stream: press Ctrl-C to stop", file=announce, flush=True)
+        await server.serve(sockets=[sock])
     finally:
         worker.stop()
         await worker_task
@@ -190,15 +222,23 @@ async def _import_demo(settings: Settings, announce: TextIO) -> None:
     assert settings.redis_url is not None
     keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
     client = async_client(settings.redis_url)
+    marker = keys.demo_marker()
     try:
-        first = await client.set(keys.demo_marker(), "1", nx=True)
+        if await client.get(marker) == b"done":
+            print("aegis-stream: demo sample already imported, not importing it again", file=announce)
+            return
+        # "importing" expires, so an import killed outright does not block the demo forever.
+        if not await client.set(marker, "importing", nx=True, ex=600):
+            print("aegis-stream: another process is importing the demo sample", file=announce)
+            return
+        try:
+            imported, _ = await import_events(settings, data_file(DEMO_SAMPLE), spread_us=DEMO_SPREAD_US)
+        except BaseException:
+            await client.delete(marker)
+            raise
+        await client.set(marker, "done")
     finally:
         await client.aclose()
-    if not first:
-        print("aegis-stream: demo sample already imported, not importing it again", file=announce)
-        return
-    sample = data_file(DEMO_SAMPLE)
-    imported, _ = await import_events(settings, sample, spread_us=DEMO_SPREAD_US)
     print(
         f"aegis-stream: imported {imported} real tool calls of the tau-bench airline agent (last 7 days)",
         file=announce,

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aegis_stream.errors import ConfigError
 
@@ -31,6 +32,8 @@ ENV_VARS: dict[str, str] = {
     "AEGIS_CONSUMER": "consumer",
     "AEGIS_LOG_LEVEL": "log_level",
 }
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _SECRET_ATTRS = frozenset({"api_token", "ingest_token", "redis_url"})
 
 
@@ -102,6 +105,14 @@ class Settings:
                 "AEGIS_KEY_PREFIX must be non-empty and must not contain braces",
             ),
         ]
+        if self.redis_url is not None and urlsplit(self.redis_url).scheme not in REDIS_SCHEMES:
+            raise ConfigError(
+                f"REDIS_URL must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}"
+            )
+        if self.log_level.upper() not in LOG_LEVELS:
+            raise ConfigError(
+                f"AEGIS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)

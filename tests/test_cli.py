@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import socket
 from pathlib import Path
 
 import pytest
 import redis
 
+from aegis_stream import runtime
 from aegis_stream.cli import parse_window, run
 from aegis_stream.keys import Keys
 from aegis_stream.settings import Settings
@@ -97,9 +101,21 @@ def test_import_transcripts_with_bundled_policy_and_agent_template(
     assert sync_redis.xlen(keys.stream(0)) == 1
 
 
-@pytest.mark.parametrize("bad", ["0d", "7", "1w", "-1h", "h"])
-def test_parse_window_rejects(bad: str) -> None:
-    with pytest.raises(Exception, match="expected a duration"):
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("0d", "expected a duration"),
+        ("7", "expected a duration"),
+        ("1w", "expected a duration"),
+        ("-1h", "expected a duration"),
+        ("h", "expected a duration"),
+        ("99999999999d", "duration too long"),
+        ("3651d", "duration too long"),
+        ("9" * 40 + "s", "expected a duration"),
+    ],
+)
+def test_parse_window_rejects(bad: str, message: str) -> None:
+    with pytest.raises(Exception, match=message):
         parse_window(bad)
 
 
@@ -140,3 +156,44 @@ def test_bad_policy_file(settings: Settings, tmp_path: Path, capsys: pytest.Capt
     policy.write_text("rules: 5\n")
     assert run(["import", str(tmp_path / "x.jsonl"), "--policy", str(policy)], env=env_for(settings)) == 1
     assert "rules" in capsys.readouterr().err
+
+
+def test_status_never_starts_an_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    assert run(["status"], env={"AEGIS_DATA_DIR": str(data)}) == 1
+    assert f"no embedded engine is running in {data}" in capsys.readouterr().err
+    assert not (data / "engine.json").exists()
+
+
+def test_busy_port_fails_before_any_import(
+    settings: Settings, keys: Keys, sync_redis: redis.Redis, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = run(["up", "--demo", "--port", str(port)], env=env_for(settings))
+    assert code == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert sync_redis.xlen(keys.stream(0)) == 0
+    assert sync_redis.get(keys.demo_marker()) is None
+
+
+def test_an_interrupted_demo_import_can_be_retried(
+    settings: Settings, keys: Keys, sync_redis: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def interrupted(*args: object, **kwargs: object) -> tuple[int, int]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runtime, "import_events", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(runtime._import_demo(settings, io.StringIO()))
+    assert sync_redis.get(keys.demo_marker()) is None
+    monkeypatch.undo()
+    out = io.StringIO()
+    asyncio.run(runtime._import_demo(settings, out))
+    assert "imported 1164 real tool calls" in out.getvalue()
+    assert sync_redis.get(keys.demo_marker()) == b"done"
+    asyncio.run(runtime._import_demo(settings, out))
+    assert "already imported" in out.getvalue()
+    assert sync_redis.xlen(keys.stream(0)) == 1164

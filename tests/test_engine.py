@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from aegis_stream import engine as engine_mod
-from aegis_stream.engine import EmbeddedEngine, ensure_engine, running_engine_url
+from aegis_stream.engine import EmbeddedEngine, ensure_engine, release_engine, running_engine_url
 from aegis_stream.errors import StoreError
 
 pytestmark = pytest.mark.redis
@@ -181,3 +181,24 @@ def test_server_dying_at_startup_reports_the_log(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"exited with code 1(.|\n)*FATAL CONFIG FILE ERROR"):
         EmbeddedEngine(tmp_path / "data", binary=str(fake)).start()
     assert not (tmp_path / "data" / "engine.json").exists()
+
+
+def test_the_last_process_out_stops_the_engine(tmp_path: Path, track: Callable[..., EmbeddedEngine]) -> None:
+    data = tmp_path / "shared"
+    url, owned = ensure_engine(data)
+    track(owned)
+    again, reused = ensure_engine(data)
+    assert (again, reused) == (url, None)
+    still_using = client(url)
+    still_using.ping()
+    # the starter leaves first while another process is connected: the engine keeps running
+    assert release_engine(data, url, owned) is False
+    assert still_using.set("k", "v") and running_engine_url(data) == url
+    still_using.close()
+    # the last one out stops it, and the data survives the next start
+    assert release_engine(data, url, None) is True
+    assert running_engine_url(data) is None
+    url3, owned3 = ensure_engine(data)
+    track(owned3)
+    assert owned3 is not None and client(url3).get("k") == "v"
+    assert release_engine(data, url3, owned3) is True

@@ -102,6 +102,8 @@ def test_parse_event_normalises() -> None:
         ({"action_params": [1, 2]}, "action_params: expected an object, got list"),
         ({"action_params": {"x": float("nan")}}, "action_params: non-finite number"),
         ({"action_params": {"x": {1, 2}}}, "action_params: unsupported value of type set"),
+        ({"action_params": {"n": 2**64}}, "action_params: integer out of range (more than 64 bits)"),
+        ({"result_data": [-(2**63) - 1]}, "result_data: integer out of range (more than 64 bits)"),
         ({"chain_depth": -1}, "chain_depth: expected a non-negative integer, got -1"),
         ({"chain_depth": True}, "chain_depth: expected a non-negative integer, got True"),
         ({"chain_depth": "2"}, "chain_depth: expected a non-negative integer, got '2'"),
@@ -130,6 +132,11 @@ def test_redaction_walks_dicts_and_lists() -> None:
         "nested": {"api_key": "k", "keep": 1, "list": [{"MyToken": "t"}, "plain"]},
         "authorization_header": "Bearer x",
         "access_keys": ["a"],
+        "X-Api-Key": "k",
+        "private-key": "k",
+        "passwd": "p",
+        "Cookie": "c",
+        "author": "kept",
     }
     assert redact(params) == {
         "path": "/etc",
@@ -137,6 +144,11 @@ def test_redaction_walks_dicts_and_lists() -> None:
         "nested": {"api_key": "[REDACTED]", "keep": 1, "list": [{"MyToken": "[REDACTED]"}, "plain"]},
         "authorization_header": "[REDACTED]",
         "access_keys": "[REDACTED]",
+        "X-Api-Key": "[REDACTED]",
+        "private-key": "[REDACTED]",
+        "passwd": "[REDACTED]",
+        "Cookie": "[REDACTED]",
+        "author": "kept",
     }
     event = parse_event(event_dict(action_params={"db_password": "p", "n": 1}))
     assert event.action_params == {"db_password": "[REDACTED]", "n": 1}

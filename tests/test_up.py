@@ -105,3 +105,29 @@ def test_up_demo_serves_the_real_sample(tmp_path: Path) -> None:
                 proc.kill()
     assert code == 0
     assert not engine_dir.exists()  # the ephemeral demo engine stopped and its directory is gone
+
+
+@pytest.mark.redis
+def test_sigterm_during_the_demo_import_leaves_nothing_behind(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "AEGIS_"))}
+    env.update(HOME=str(tmp_path), AEGIS_PORT="0", AEGIS_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aegis_stream", "up", "--demo"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        engine_dir = Path(wait_for_line(proc, r"demo engine in (\S+) ", timeout=60).group(1))
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code in (0, 130)  # 0 if the import had already finished and up stopped cleanly
+    assert not engine_dir.exists()
+    found = subprocess.run(["pgrep", "-f", str(engine_dir)], check=False, capture_output=True, text=True)
+    survivors = found.stdout
+    assert survivors == ""

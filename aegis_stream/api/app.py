@@ -49,8 +49,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
-    log.warning("store unavailable: %s", exc)
-    return JSONResponse({"error": "Store unavailable"}, status_code=503)
+    log.warning("store error on %s: %s", request.url.path, exc)
+    message = str(exc) if isinstance(exc, StoreError) else "Store unavailable"
+    return JSONResponse({"error": message}, status_code=503)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

@@ -1,6 +1,6 @@
 """Dashboard handlers. Each reads a bounded number of view keys, never events.
 
-Keys, key order and numbers follow the reference, apart from DESIGN.md's
+Keys, key order and numbers follow the reference, apart from the design's
 deliberate differences (D1 every event counts, D2 whole buckets, D5
 ``unknown`` status, D8 pipeline health appended).
 """

@@ -1,5 +1,5 @@
 """Pieces shared by every importer: the rejection record, file opening,
-and re-timing over a window.
+JSON decoding and the size check of one record, and re-timing over a window.
 
 Nothing here reads the clock: times come from the records or from the caller.
 """
@@ -9,15 +9,18 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import io
+import json
 import os
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from aegis_stream.errors import ImportFailed
+from aegis_stream.errors import ImportFailed, InvalidEvent
 from aegis_stream.events import AuditEvent
+from aegis_stream.wire import encode
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -65,6 +68,45 @@ def open_binary(path: PathLike) -> Iterator[io.BufferedIOBase]:
         raise ImportFailed(f"{os.fspath(path)}: cannot open: {e}") from e
     with fh:
         yield fh
+
+
+def json_value(text: str, where: str) -> Any:
+    """``json.loads(text)`` for one record; ``where`` names it in the reasons.
+
+    A syntax error propagates as :class:`json.JSONDecodeError`, for the caller
+    to word. What ``json.loads`` refuses without a syntax error becomes
+    :class:`InvalidEvent`: a number with more digits than Python converts
+    (``sys.get_int_max_str_digits()``, a ``ValueError``) and nesting deeper
+    than the interpreter's recursion limit (a ``RecursionError``).
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        raise InvalidEvent(too_many_digits(where)) from None
+    except RecursionError:
+        raise InvalidEvent(f"{where}: JSON nested too deeply to be read") from None
+
+
+def too_many_digits(where: str) -> str:
+    """The reason for a JSON number longer than Python's int conversion limit."""
+    return f"{where}: a number has more than {sys.get_int_max_str_digits()} digits"
+
+
+def check_size(event: AuditEvent, max_bytes: int | None) -> AuditEvent:
+    """Return ``event`` if its wire encoding fits in ``max_bytes`` (no limit when None).
+
+    Raises :class:`InvalidEvent` as :func:`aegis_stream.wire.encode` does
+    (``"event: encoded size N bytes exceeds the limit of M"``), and also when
+    the event cannot be encoded at all (e.g. an integer msgpack cannot carry).
+    """
+    if max_bytes is not None:
+        try:
+            encode(event, max_bytes)
+        except (OverflowError, TypeError, ValueError) as e:
+            raise InvalidEvent(f"event: cannot be encoded: {e}"[:200]) from None
+    return event
 
 
 def fill_agent(raw: MutableMapping[str, Any], agent: str | None) -> None:

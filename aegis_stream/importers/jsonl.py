@@ -21,7 +21,9 @@ from aegis_stream.importers._common import (
     PathLike,
     Record,
     Rejected,
+    check_size,
     fill_agent,
+    json_value,
     open_binary,
     read_head,
 )
@@ -30,38 +32,78 @@ if TYPE_CHECKING:
     from aegis_stream.policy import Policy
 
 MAX_LINE_BYTES = 1024 * 1024
+BOM = b"\xef\xbb\xbf"
+ARRAY_FILE = (
+    "line: the file holds a JSON array, not JSON Lines: "
+    "JSONL needs one event object per line, not an array of events"
+)
+TOO_DEEP = "event: nested too deeply to be read"
 
 
-def read_jsonl(path: PathLike, *, policy: Policy | None = None, agent: str | None = None) -> Iterator[Record]:
+class _ArrayLine(InvalidEvent):
+    """The line is a JSON array, or starts like one and is not valid JSON."""
+
+
+def read_jsonl(
+    path: PathLike,
+    *,
+    policy: Policy | None = None,
+    agent: str | None = None,
+    max_bytes: int | None = None,
+) -> Iterator[Record]:
     """Stream the events of a JSON Lines file, one :class:`Rejected` per bad line.
 
-    Blank lines are skipped; line numbers in rejections are 1-based. A missing
+    Blank lines are skipped and a UTF-8 byte order mark opening the file is
+    ignored; line numbers in rejections are 1-based. A missing
     ``risk_level``/``approval`` is filled by ``policy`` (at the event's own
-    time), and ``agent`` fills a missing ``agent_id``. Raises
+    time), and ``agent`` fills a missing ``agent_id``. With ``max_bytes``, an
+    event whose wire encoding is larger is rejected. Raises
     :class:`ImportFailed` at once when the file cannot be opened or is a
     SQLite database, and later if reading breaks half-way (e.g. truncated gzip).
     """
     if read_head(path).startswith(SQLITE_MAGIC):
         raise ImportFailed(f"{os.fspath(path)}: is a SQLite database, not a JSON Lines file")
-    return _lines(path, policy, agent)
+    return _lines(path, policy, agent, max_bytes)
 
 
-def _lines(path: PathLike, policy: Policy | None, agent: str | None) -> Iterator[Record]:
+def _lines(
+    path: PathLike, policy: Policy | None, agent: str | None, max_bytes: int | None
+) -> Iterator[Record]:
+    first = True  # no non-blank line seen yet
     try:
         with open_binary(path) as fh:
             for number, line in enumerate(fh, start=1):
+                if number == 1 and line.startswith(BOM):
+                    line = line[len(BOM) :]  # noqa: PLW2901
                 if not line.strip():
                     continue
-                where = f"line {number}"
-                if len(line) > MAX_LINE_BYTES:
-                    yield Rejected(where, f"line: longer than {MAX_LINE_BYTES} bytes")
-                    continue
-                try:
-                    yield parse_line(line, policy=policy, agent=agent)
-                except InvalidEvent as e:
-                    yield Rejected(where, e.reason)
+                record = _record(line, f"line {number}", first, policy, agent, max_bytes)
+                first = False
+                yield record
     except READ_ERRORS as e:
         raise ImportFailed(f"{os.fspath(path)}: read failed: {e}") from e
+
+
+def _record(
+    line: bytes, where: str, first: bool, policy: Policy | None, agent: str | None, max_bytes: int | None
+) -> Record:
+    """One non-blank line as an event, or its rejection.
+
+    On the file's first non-blank line, a JSON array (or what starts like one
+    and is not valid JSON) is reported as an array file given as JSONL.
+    """
+    if len(line) > MAX_LINE_BYTES:
+        if first and line.lstrip().startswith(b"["):
+            return Rejected(where, ARRAY_FILE)
+        return Rejected(where, f"line: longer than {MAX_LINE_BYTES} bytes")
+    try:
+        return check_size(parse_line(line, policy=policy, agent=agent), max_bytes)
+    except _ArrayLine as e:
+        return Rejected(where, ARRAY_FILE if first else e.reason)
+    except InvalidEvent as e:
+        return Rejected(where, e.reason)
+    except RecursionError:  # parsing is guarded; this is for whatever walks the values
+        return Rejected(where, TOO_DEEP)
 
 
 def _json_text(raw: dict[str, Any], name: str) -> None:
@@ -70,8 +112,8 @@ def _json_text(raw: dict[str, Any], name: str) -> None:
     if not isinstance(value, str):
         return
     try:
-        raw[name] = json.loads(value)
-    except ValueError:
+        raw[name] = json_value(value, name)
+    except json.JSONDecodeError:
         raise InvalidEvent(f"{name}: not valid JSON text") from None
 
 
@@ -85,9 +127,14 @@ def parse_line(line: bytes | str, *, policy: Policy | None = None, agent: str | 
     except UnicodeDecodeError:
         raise InvalidEvent("line: not valid UTF-8") from None
     try:
-        raw = json.loads(text)
+        raw = json_value(text, "line")
     except json.JSONDecodeError as e:
-        raise InvalidEvent(f"line: not valid JSON ({e.msg} at column {e.colno})") from None
+        reason = f"line: not valid JSON ({e.msg} at column {e.colno})"
+        if text.lstrip().startswith("["):
+            raise _ArrayLine(reason) from None
+        raise InvalidEvent(reason) from None
+    if isinstance(raw, list):
+        raise _ArrayLine("event: expected an object, got a JSON array (JSONL needs one event object per line)")
     if not isinstance(raw, dict):
         raise InvalidEvent(f"event: expected an object, got {type(raw).__name__}")
     if "id" in raw:

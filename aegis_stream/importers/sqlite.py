@@ -23,7 +23,9 @@ from aegis_stream.importers._common import (
     PathLike,
     Record,
     Rejected,
+    check_size,
     fill_agent,
+    json_value,
     read_head,
 )
 
@@ -89,32 +91,45 @@ def table_columns(path: PathLike) -> tuple[str, ...]:
 
 
 def read_sqlite(
-    path: PathLike, *, policy: Policy | None = None, agent: str | None = None
+    path: PathLike,
+    *,
+    policy: Policy | None = None,
+    agent: str | None = None,
+    max_bytes: int | None = None,
 ) -> Iterator[Record]:
     """Stream the rows of ``audit_log`` in id order as events or :class:`Rejected`.
 
     Columns map 1:1 to event fields; ``action_params`` and ``result_data`` are
     decoded from JSON text, a NULL ``chain_depth`` is 0, and ``agent`` fills
     a missing ``agent_id``. File-level problems raise :class:`ImportFailed`
-    immediately; a row that fails validation yields ``Rejected("row id N", ...)``.
+    immediately; a row that fails validation, or whose wire encoding is larger
+    than ``max_bytes`` (when given), yields ``Rejected("row id N", ...)``.
     """
     columns = table_columns(path)
-    return _rows(path, columns, policy, agent)
+    return _rows(path, columns, policy, agent, max_bytes)
 
 
 def _rows(
-    path: PathLike, columns: tuple[str, ...], policy: Policy | None, agent: str | None
+    path: PathLike,
+    columns: tuple[str, ...],
+    policy: Policy | None,
+    agent: str | None,
+    max_bytes: int | None,
 ) -> Iterator[Record]:
     query = f"SELECT {', '.join(columns)} FROM {TABLE} ORDER BY id"  # noqa: S608 (fixed names)
     try:
         with closing(connect_readonly(path)) as conn:
             for row in conn.execute(query):
                 raw = dict(zip(columns, row, strict=True))
-                row_id = raw.pop("id")
+                where = f"row id {raw.pop('id')}"
+                record: Record
                 try:
-                    yield row_to_event(raw, policy=policy, agent=agent)
+                    record = check_size(row_to_event(raw, policy=policy, agent=agent), max_bytes)
                 except InvalidEvent as e:
-                    yield Rejected(f"row id {row_id}", e.reason)
+                    record = Rejected(where, e.reason)
+                except RecursionError:  # parsing is guarded; this is for whatever walks the values
+                    record = Rejected(where, "event: nested too deeply to be read")
+                yield record
     except sqlite3.Error as e:
         raise ImportFailed(f"{os.fspath(path)}: read failed: {e}") from e
 
@@ -127,8 +142,8 @@ def _decode(raw: dict[str, Any], name: str, empty: Any) -> None:
     if not isinstance(value, str):
         raise InvalidEvent(f"{name}: expected JSON text, got {type(value).__name__}")
     try:
-        raw[name] = json.loads(value)
-    except ValueError:
+        raw[name] = json_value(value, name)
+    except json.JSONDecodeError:
         raise InvalidEvent(f"{name}: not valid JSON text") from None
 
 

@@ -8,6 +8,13 @@ comparing makes that check false. Malformed values and unknown keys are
 reported with one warning each, when the policy is loaded.
 
 Time checks use the ``now`` handed to :meth:`Policy.evaluate`, seen in UTC.
+
+``param_matches`` regexes come from the policy author but the text they
+search comes from the agent, so a pattern prone to catastrophic
+backtracking could stall evaluation. They are therefore compiled with the
+third-party :mod:`regex` module (``re``-compatible syntax) and every search
+is cut off after :data:`MATCH_TIMEOUT` seconds; a search that times out
+fails closed and is logged once per pattern.
 """
 
 from __future__ import annotations
@@ -19,14 +26,17 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, time
 from typing import Any
 
+import regex
+
 from aegis_stream.policy import semantic
 
-__all__ = ["MAX_PATTERN", "MAX_SUBJECT", "Check", "EvalContext", "compile_conditions"]
+__all__ = ["MATCH_TIMEOUT", "MAX_PATTERN", "MAX_SUBJECT", "Check", "EvalContext", "compile_conditions"]
 
 log = logging.getLogger(__name__)
 
 MAX_PATTERN = 1000  # longest accepted param_matches regex, in characters
 MAX_SUBJECT = 10_000  # param_matches searches at most this many characters
+MATCH_TIMEOUT = 0.1  # seconds one param_matches search may run before it fails closed
 _HH_MM = re.compile(r"(\d{1,2}):(\d{2})")
 
 _COMPARISONS: Mapping[str, Callable[[Any, Any], Any]] = {
@@ -130,27 +140,60 @@ def _param_check(key: str, value: Any) -> Check | str:
     return check
 
 
-def _matches_check(value: Any) -> Check | str:
+class _ParamRegex:
+    """One ``param_matches`` entry: a param name and its regex, searched with a time limit.
+
+    A search that runs longer than :data:`MATCH_TIMEOUT` seconds is abandoned
+    and counts as no match. The first timeout is logged as a warning; later
+    ones for the same entry are not, so a hostile input repeated on every
+    action cannot flood the log.
+    """
+
+    __slots__ = ("name", "pattern", "warned", "where")
+
+    def __init__(self, name: Any, pattern: regex.Pattern[str], where: str) -> None:
+        self.name = name
+        self.pattern = pattern
+        self.where = where
+        self.warned = False
+
+    def holds(self, params: Mapping[str, Any]) -> bool:
+        actual = params.get(self.name)
+        if actual is None:
+            return False
+        try:
+            return self.pattern.search(str(actual)[:MAX_SUBJECT], timeout=MATCH_TIMEOUT) is not None
+        except TimeoutError:
+            if not self.warned:
+                self.warned = True
+                log.warning(
+                    "%s: param_matches regex %r for param %r timed out after %ss and fails closed"
+                    " (further timeouts of this regex are not logged)",
+                    self.where,
+                    self.pattern.pattern,
+                    self.name,
+                    MATCH_TIMEOUT,
+                )
+            return False
+
+
+def _matches_check(value: Any, where: str) -> Check | str:
     if not isinstance(value, Mapping):
         return f"expected a mapping of param name to regex, got {value!r}"
-    compiled: list[tuple[Any, re.Pattern[str]]] = []
+    compiled: list[_ParamRegex] = []
     for name, pattern in value.items():
         if not isinstance(pattern, str):
             return f"regex for param {name!r} is not a string: {pattern!r}"
         if len(pattern) > MAX_PATTERN:
             return f"regex for param {name!r} is longer than {MAX_PATTERN} characters"
         try:
-            compiled.append((name, re.compile(pattern)))
-        except re.error as e:
+            compiled.append(_ParamRegex(name, regex.compile(pattern), where))
+        except regex.error as e:
             return f"regex for param {name!r} is invalid: {e}"
-    pairs = tuple(compiled)
+    entries = tuple(compiled)
 
     def check(ctx: EvalContext) -> bool:
-        for name, regex in pairs:
-            actual = ctx.params.get(name)
-            if actual is None or regex.search(str(actual)[:MAX_SUBJECT]) is None:
-                return False
-        return True
+        return all(entry.holds(ctx.params) for entry in entries)
 
     return check
 
@@ -164,7 +207,7 @@ def _semantic_check(value: Any) -> Check | str:
     return lambda ctx: semantic.matches(keywords, ctx.tokens())
 
 
-def _compile_one(key: Any, value: Any) -> Check | str:
+def _compile_one(key: Any, value: Any, where: str) -> Check | str:
     """Return a check, or a string explaining why the entry can never hold."""
     if key in ("time_after", "time_before"):
         return _time_check(key, value)
@@ -173,7 +216,7 @@ def _compile_one(key: Any, value: Any) -> Check | str:
     if key in _COMPARISONS:
         return _param_check(key, value)
     if key == "param_matches":
-        return _matches_check(value)
+        return _matches_check(value, where)
     if key == "semantic":
         return _semantic_check(value)
     return "unknown condition key; it never holds"
@@ -192,7 +235,7 @@ def compile_conditions(conditions: Mapping[Any, Any] | None, where: str) -> tupl
         return ()
     checks: list[Check] = []
     for key, value in conditions.items():
-        result = _compile_one(key, value)
+        result = _compile_one(key, value, where)
         if isinstance(result, str):
             log.warning("%s: condition %r fails closed: %s", where, key, result)
             checks.append(_never)

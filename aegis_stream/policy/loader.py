@@ -14,8 +14,12 @@ The accepted schema::
         conditions: {...}    # see conditions.py; default {}, null kept
         risk_level: low      # default medium
         approval: auto       # default approve
+        description: ...     # free text, ignored
+    plan_rules: {...}        # accepted and ignored
 
-Unknown keys are ignored. Every problem raises
+Unknown keys are refused, at the top level, in ``defaults``, in a rule and
+in its ``match``: a misspelt key would otherwise be dropped silently, and a
+rule whose ``match`` is lost matches every action. Every problem raises
 :class:`~aegis_stream.errors.PolicyError` with a message naming the source
 and, where it applies, the rule's index and name. YAML is read with
 ``yaml.safe_load``, so ``!!python/...`` tags are refused.
@@ -23,6 +27,7 @@ and, where it applies, the rule's index and name. YAML is read with
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +42,12 @@ from aegis_stream.policy.model import Policy, Rule
 __all__ = ["load_policy", "parse_policy"]
 
 _MISSING: Any = object()
+
+# The keys each mapping may have; anything else is refused by _check_keys.
+_TOP_KEYS = ("version", "scope", "scope_id", "defaults", "rules", "plan_rules")
+_DEFAULTS_KEYS = ("risk_level", "approval")
+_RULE_KEYS = ("name", "match", "conditions", "risk_level", "approval", "description")
+_MATCH_KEYS = ("type", "target", "agent")
 
 
 def _kind(value: Any) -> str:
@@ -53,6 +64,33 @@ def _yaml_error(source: str, e: yaml.YAMLError) -> PolicyError:
         context = f"{e.context}: " if e.context else ""
         return PolicyError(f"{where}: invalid YAML: {context}{problem}")
     return PolicyError(f"{where}: invalid YAML: {e}")
+
+
+def _check_keys(mapping: Mapping[Any, Any], known: tuple[str, ...], what: str, place: str) -> None:
+    """Raise :class:`PolicyError` if ``mapping`` has a key outside ``known``.
+
+    ``what`` names the source and rule, ``place`` the mapping within it
+    (for example ``" in 'match'"``, or ``""`` for the rule itself). The
+    message lists every unknown key, suggests a close known key where there
+    is one, and lists the expected keys.
+    """
+    unknown = [key for key in mapping if key not in known]
+    if not unknown:
+        return
+    close = {
+        key: found[0]
+        for key in unknown
+        if isinstance(key, str) and (found := difflib.get_close_matches(key, known, n=1))
+    }
+    if len(unknown) == 1 and close:
+        hint = f" (did you mean {next(iter(close.values()))!r}?)"
+    elif close:
+        hint = " (did you mean " + ", ".join(f"{v!r} for {k!r}" for k, v in close.items()) + "?)"
+    else:
+        hint = ""
+    plural = "s" if len(unknown) > 1 else ""
+    listed = ", ".join(repr(key) for key in unknown)
+    raise PolicyError(f"{what}: unknown key{plural} {listed}{place}{hint}; expected keys: {', '.join(known)}")
 
 
 def _risk(value: Any, what: str) -> str:
@@ -93,6 +131,7 @@ def _parse_match(raw: Mapping[Any, Any], what: str) -> dict[str, str]:
         return {}
     if not isinstance(match, Mapping):
         raise PolicyError(f"{what}: 'match' must be a mapping, got {_kind(match)}")
+    _check_keys(match, _MATCH_KEYS, what, " in 'match'")
     globs: dict[str, str] = {}
     for key in ("type", "target", "agent"):
         if key in match:
@@ -108,6 +147,7 @@ def _parse_rule(raw: Any, index: int, source: str) -> Rule:
     if name is not None and not isinstance(name, str):
         raise PolicyError(f"{what}: name must be a string or null, got {_kind(name)} {name!r}")
     what = f"{what} ({name!r})"
+    _check_keys(raw, _RULE_KEYS, what, "")
     conditions = raw.get("conditions", {})
     if conditions is not None and not isinstance(conditions, Mapping):
         raise PolicyError(f"{what}: 'conditions' must be a mapping or null, got {_kind(conditions)}")
@@ -121,9 +161,11 @@ def _parse_rule(raw: Any, index: int, source: str) -> Rule:
 
 
 def _build(data: Mapping[Any, Any], source: str) -> Policy:
+    _check_keys(data, _TOP_KEYS, source, " at the top level")
     defaults = data.get("defaults", {})
     if not isinstance(defaults, Mapping):
         raise PolicyError(f"{source}: 'defaults' must be a mapping, got {_kind(defaults)}")
+    _check_keys(defaults, _DEFAULTS_KEYS, source, " in 'defaults'")
     raw_rules = data.get("rules")
     if raw_rules is None:
         raw_rules = []

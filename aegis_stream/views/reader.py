@@ -14,6 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from aegis_stream.buckets import Period, window_starts
+from aegis_stream.errors import StoreError
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project.projection import DIMENSIONS
 
@@ -22,6 +23,13 @@ _NEVER = (2**63, 0)
 
 def _s(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise StoreError(f"a view holds a non-integer counter ({value!r:.40}); rebuild the views") from None
 
 
 def _order(entry_id: str) -> tuple[int, int]:
@@ -86,10 +94,10 @@ class ViewReader:
         first: dict[str, dict[str, tuple[int, int]]] = {dim: {} for dim in dims}
         for _p in parts:
             for k, v in next(replies).items():
-                result.totals[_s(k)] += int(v)
+                result.totals[_s(k)] += _int(v)
             for dim in dims:
                 for k, v in next(replies).items():
-                    counts[dim][_s(k)] += int(v)
+                    counts[dim][_s(k)] += _int(v)
                 seen = first[dim]
                 for k, v in next(replies).items():
                     name, order = _s(k), _order(_s(v))
@@ -114,7 +122,7 @@ class ViewReader:
         for _p in parts:
             for start in starts:
                 for k, v in next(replies).items():
-                    merged[start][_s(k)] += int(v)
+                    merged[start][_s(k)] += _int(v)
         return [(start, dict(c)) for start, c in merged.items() if c.get("total", 0) > 0]
 
     async def pipeline_status(self) -> list[PartitionStatus]:
@@ -142,10 +150,10 @@ class ViewReader:
                     pending=int(group.get("pending", 0) or 0),
                     lag=int(lag) if lag is not None else (length if not group else None),
                     checkpoint=cp.get("id"),
-                    applied_events=int(cp.get("events", 0)),
-                    last_applied_ms=int(cp["applied_ms"]) if "applied_ms" in cp else None,
-                    dead_letters=int(cp.get("dead", 0)),
-                    late_events=int(cp.get("late", 0)),
+                    applied_events=_int(cp.get("events", 0)),
+                    last_applied_ms=_int(cp["applied_ms"]) if "applied_ms" in cp else None,
+                    dead_letters=_int(cp.get("dead", 0)),
+                    late_events=_int(cp.get("late", 0)),
                 )
             )
         return out

@@ -33,6 +33,7 @@ from aegis_stream.worker.lease import Lease
 log = logging.getLogger(__name__)
 Entry = tuple[str, dict[bytes, bytes] | None]
 MAX_BACKOFF_S = 5.0
+PROGRESS_EVERY_MS = 10_000
 
 
 class LeaseLost(Exception):
@@ -202,6 +203,7 @@ class Worker:
             PartitionProjector(redis, self.keys, p, settings, consumer=consumer, clock=clock) for p in chosen
         ]
         self.stop_event = asyncio.Event()
+        self._clock = clock
 
     def stop(self) -> None:
         """Ask every partition loop to finish its batch and exit."""
@@ -216,37 +218,55 @@ class Worker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
 
+    async def _activate(self, pp: PartitionProjector, standing_by: bool) -> bool:
+        """Take the partition's lease and re-process its pending entries; False if another holds it."""
+        await pp.ensure_group()
+        if not await pp.lease.acquire():
+            if not standing_by:
+                log.info("partition %d: another projector holds the lease; standing by", pp.p)
+            return False
+        log.info("partition %d: active as %s", pp.p, pp.lease.token.rsplit(":", 1)[0])
+        pending = await pp.recover()
+        if pending:
+            log.info("partition %d: re-processed %d pending entries", pp.p, pending)
+        return True
+
     async def _run_partition(self, pp: PartitionProjector, burst: bool) -> int:
         backoff = 0.1
-        recovered = False
+        active = standing_by = False
+        reported, last_report_ms = 0, self._clock()
         while not self.stop_event.is_set():
             try:
-                if not recovered:
-                    await pp.ensure_group()
-                    if not await pp.lease.acquire():
+                if not active:
+                    active = await self._activate(pp, standing_by)
+                    standing_by = not active
+                    if not active:
                         await self._pause(self.settings.lease_ms / 2000)
                         continue
-                    await pp.recover()
-                    recovered = True
                 handled = await pp.step(block_ms=None if burst else self.settings.block_ms)
                 backoff = 0.1
                 if burst and handled == 0:
+                    log.info("partition %d: drained", pp.p)
                     break
             except LeaseLost:
                 log.warning("partition %d: lease lost, standing by", pp.p)
-                recovered = False
+                active = False
             except redis.ResponseError as e:
                 if "NOGROUP" not in str(e):
                     raise
-                log.warning("partition %d: consumer group missing, recreating", pp.p)
-                recovered = False
+                log.warning("partition %d: consumer group missing, recreating it", pp.p)
+                active = False
                 await self._pause(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             except TRANSIENT_ERRORS as e:
                 log.warning("partition %d: store unavailable (%s), retrying in %.1fs", pp.p, e, backoff)
-                recovered = False
+                active = False
                 await self._pause(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+            now = self._clock()
+            if now - last_report_ms >= PROGRESS_EVERY_MS and pp.applied_events != reported:
+                log.info("partition %d: %d events applied", pp.p, pp.applied_events)
+                reported, last_report_ms = pp.applied_events, now
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await pp.lease.release()
         return pp.applied_events

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import redis
 from starlette.testclient import TestClient
 
+from aegis_stream.keys import Keys
 from aegis_stream.policy import parse_policy
 from tests.conftest import event_dict
 
@@ -319,3 +321,14 @@ def test_store_down_gives_503_not_500(serve: Callable[..., TestClient]) -> None:
     client = serve([], now_ms=NOW_MS, redis_url="redis://127.0.0.1:1/0")
     response = client.get("/api/v1/dashboard/overview")
     assert (response.status_code, response.json()) == (503, {"error": "Store unavailable"})
+
+
+def test_a_corrupt_view_gives_503_not_500(
+    serve: Callable[..., TestClient], sync_redis: redis.Redis, keys: Keys
+) -> None:
+    client = serve([event_dict()], now_ms=NOW_MS)
+    sync_redis.hset(keys.totals(0), "total", "abc")
+    for route in ("overview", "audit/stats", "system/health"):
+        response = client.get(f"/api/v1/dashboard/{route}")
+        assert response.status_code == 503
+        assert "non-integer counter" in response.json()["error"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
 from aegis_stream.policy import Policy, Rule, parse_policy
+from aegis_stream.policy import conditions as conditions_module
 
 WED_NOON = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)  # a Wednesday
 LOGGER = "aegis_stream.policy.conditions"
@@ -204,3 +206,78 @@ rules:
     assert policy.evaluate("refund", "orders", low, now=WED_NOON).matched_rule == "<default>"
     gbp = {**params, "currency": "GBP"}
     assert policy.evaluate("refund", "orders", gbp, now=WED_NOON).matched_rule == "<default>"
+
+
+# --- param_matches time limit ---------------------------------------------------------------
+#
+# "(?:(a|a)+$)|!" does match "a" * 30 + "!" (the "!" branch), but only after the first branch
+# has backtracked through about 2**30 ways of splitting the run of a's at each start position:
+# minutes of work without a limit. With the limit the search is abandoned and the rule fails
+# closed, so a rule that *should* match does not.
+EXPLOSIVE = r"(?:(a|a)+$)|!"
+HOSTILE = "a" * 30 + "!"
+
+
+def test_exploding_regex_times_out_and_fails_closed(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    policy = Policy(
+        rules=(Rule("re", conditions={"param_matches": {"q": EXPLOSIVE}}, approval="auto"),),
+        source="t.yaml",
+    )
+    # The same pattern on a short input finishes, and matches via the "!" branch.
+    assert policy.evaluate("a", "b", {"q": "aaaa!"}, now=WED_NOON).matched_rule == "re"
+
+    started = time.perf_counter()
+    decision = policy.evaluate("a", "b", {"q": HOSTILE}, now=WED_NOON)
+    elapsed = time.perf_counter() - started
+
+    assert decision.matched_rule == "<default>"
+    assert (decision.risk_level, decision.approval) == ("MEDIUM", "block")
+    assert elapsed < 1.0
+    records = [r for r in caplog.records if r.name == LOGGER]
+    assert len(records) == 1
+    assert records[0].levelno == logging.WARNING
+    message = records[0].getMessage()
+    assert "t.yaml rule 0 ('re')" in message
+    assert "timed out after 0.1s" in message
+    assert repr(EXPLOSIVE) in message
+    assert "'q'" in message
+
+
+def test_timeout_warning_is_logged_once_per_pattern(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(conditions_module, "MATCH_TIMEOUT", 0.01)  # keep the three timeouts cheap
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    policy = Policy(
+        rules=(
+            Rule("one", conditions={"param_matches": {"q": EXPLOSIVE}}),
+            Rule("two", conditions={"param_matches": {"r": "(a|aa)+$"}}),
+        ),
+    )
+    for _ in range(3):
+        assert (
+            policy.evaluate("a", "b", {"q": HOSTILE, "r": HOSTILE}, now=WED_NOON).matched_rule == "<default>"
+        )
+    messages = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(messages) == 2
+    assert "rule 0 ('one')" in messages[0]
+    assert "rule 1 ('two')" in messages[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a" * 30 + "!", False),  # the classic nested-quantifier case: no match
+        ("a" * 30, True),
+        ("b" * 5000 + "a", True),
+    ],
+)
+def test_nested_quantifier_gives_the_right_answer(
+    text: str, expected: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # regex settles this pattern without exploring the backtracking, so the answer is real:
+    # no timeout (which would log a warning) stands in for it.
+    caplog.set_level(logging.WARNING, logger=LOGGER)
+    assert holds({"param_matches": {"s": "(a+)+$"}}, {"s": text}) is expected
+    assert [r for r in caplog.records if r.name == LOGGER] == []

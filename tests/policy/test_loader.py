@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
 from aegis_stream.errors import PolicyError
-from aegis_stream.policy import Policy, Rule, load_policy, parse_policy
+from aegis_stream.policy import Decision, Policy, Rule, load_policy, parse_policy
 
 FULL = """
 version: "3"
@@ -287,3 +288,120 @@ def test_constructed_policy_defaults_are_validated() -> None:
 
 def test_policy_equality_ignores_source() -> None:
     assert parse_policy("rules: []", "a.yaml") == parse_policy("", "b.yaml")
+
+
+# --- unknown keys ---------------------------------------------------------------------------
+
+TYPO_POLICY = """
+defaults:
+  risk_level: medium
+  approval: block
+rules:
+  - name: lookups
+    matches:
+      type: "get_*"
+    risk_level: low
+    approval: auto
+"""
+
+RULE_KEYS = "expected keys: name, match, conditions, risk_level, approval, description"
+MATCH_KEYS = "expected keys: type, target, agent"
+DEFAULTS_KEYS = "expected keys: risk_level, approval"
+TOP_KEYS = "expected keys: version, scope, scope_id, defaults, rules, plan_rules"
+
+
+def test_misspelt_match_is_refused_instead_of_matching_everything() -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(TYPO_POLICY, "airline.yaml")
+    assert str(info.value) == (
+        "airline.yaml: rule 0 ('lookups'): unknown key 'matches' (did you mean 'match'?); " + RULE_KEYS
+    )
+    # Spelt correctly, the rule only covers get_* and delete_account falls to the defaults.
+    fixed = parse_policy(TYPO_POLICY.replace("matches:", "match:"), "airline.yaml")
+    now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    assert fixed.evaluate("get_user_details", "u1", now=now) == Decision("LOW", "auto", "lookups")
+    assert fixed.evaluate("delete_account", "u1", now=now) == Decision("MEDIUM", "block", "<default>")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "rules:\n  - {name: a}\n  - {name: b, risk: high}\n",
+            "src.yaml: rule 1 ('b'): unknown key 'risk'; " + RULE_KEYS,
+        ),
+        (
+            "rules:\n  - {aproval: auto}\n",
+            "src.yaml: rule 0 ('rule_0'): unknown key 'aproval' (did you mean 'approval'?); " + RULE_KEYS,
+        ),
+        (
+            "rules:\n  - {name: null, condition: {}, 7: x}\n",
+            "src.yaml: rule 0 (None): unknown keys 'condition', 7"
+            " (did you mean 'conditions' for 'condition'?); " + RULE_KEYS,
+        ),
+        (
+            "rules:\n  - {name: m, match: {type: x, targets: 'db/*'}}\n",
+            "src.yaml: rule 0 ('m'): unknown key 'targets' in 'match' (did you mean 'target'?); "
+            + MATCH_KEYS,
+        ),
+        (
+            "rules:\n  - {match: {agent_id: bot, action: x}}\n",
+            "src.yaml: rule 0 ('rule_0'): unknown keys 'agent_id', 'action' in 'match'"
+            " (did you mean 'agent' for 'agent_id'?); " + MATCH_KEYS,
+        ),
+        (
+            "defaults: {risk_level: low, approve: auto}\n",
+            "src.yaml: unknown key 'approve' in 'defaults' (did you mean 'approval'?); " + DEFAULTS_KEYS,
+        ),
+        (
+            "defaults: {name: x}\n",
+            "src.yaml: unknown key 'name' in 'defaults'; " + DEFAULTS_KEYS,
+        ),
+        (
+            "rule:\n  - {name: a}\n",
+            "src.yaml: unknown key 'rule' at the top level (did you mean 'rules'?); " + TOP_KEYS,
+        ),
+        (
+            "version: 1\ndescription: airline\nowner: ops\n",
+            "src.yaml: unknown keys 'description', 'owner' at the top level; " + TOP_KEYS,
+        ),
+    ],
+)
+def test_unknown_keys_are_refused(text: str, message: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, "src.yaml")
+    assert str(info.value) == message
+
+
+def test_unknown_key_error_from_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("rules:\n  - {name: r, matches: {type: x}}\n", "utf-8")
+    with pytest.raises(PolicyError) as info:
+        load_policy(path)
+    assert str(info.value).startswith(f"{path}: rule 0 ('r'): unknown key 'matches'")
+
+
+def test_every_known_key_is_accepted() -> None:
+    text = """
+version: 2
+scope: tenant
+scope_id: acme
+defaults: {risk_level: high, approval: approve}
+rules:
+  - name: r
+    description: Reads of the orders table are harmless.
+    match: {type: read, target: orders, agent: bot}
+    conditions: {}
+    risk_level: low
+    approval: auto
+plan_rules: {max_cumulative_risk: 10}
+"""
+    policy = parse_policy(text)
+    assert policy.rules == (Rule("r", "read", "orders", "bot", {}, "LOW", "auto"),)
+    assert (policy.default_risk_level, policy.default_approval) == ("HIGH", "approve")
+
+
+@pytest.mark.parametrize("description", ["free text", "", "null", "42", "[a, b]"])
+def test_rule_description_is_free_text_and_ignored(description: str) -> None:
+    policy = parse_policy(f"rules:\n  - {{name: r, description: {description}, match: {{type: x}}}}\n")
+    assert policy.rules == (Rule("r", "x"),)
