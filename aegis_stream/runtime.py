@@ -134,7 +134,15 @@ async def import_events(
     pending: list[Any] = []
     try:
         now = now_us if now_us is not None else wall_clock_us()
-        items = read_events(path, fmt=fmt, policy=policy, agent=agent, spread_us=spread_us, now_us=now)
+        items = read_events(
+            path,
+            fmt=fmt,
+            policy=policy,
+            agent=agent,
+            spread_us=spread_us,
+            now_us=now,
+            max_bytes=settings.max_event_bytes,
+        )
         for item in items:
             if isinstance(item, Rejected):
                 rejected += 1

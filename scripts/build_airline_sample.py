@@ -3,7 +3,9 @@
 Every tool call of the 200 GPT-4o airline conversations (1,164 calls) is
 converted by the transcripts importer, classified with
 ``aegis_stream/data/airline-policy.yaml`` under the agent template
-``gpt4o-airline-t{trial}``. Conversations are spread evenly over the 7 days
+``gpt4o-airline-t{trial}``; event ids start with the source file's name without
+``.json``/``.gz`` (``gpt-4o-airline-<task>-<trial>-<call>``), as in
+``aegis-stream import``. Conversations are spread evenly over the 7 days
 ending 2026-12-01T00:00:00Z (calls 20 s apart), so the output is the same on
 every run; gzip is written with mtime 0 and no file name.
 
@@ -23,7 +25,7 @@ import sys
 from pathlib import Path
 
 from aegis_stream.events import AuditEvent, event_to_dict, parse_timestamp
-from aegis_stream.importers import Rejected, convert, load_conversations
+from aegis_stream.importers import Rejected, convert, id_prefix_for, load_conversations
 from aegis_stream.policy import load_policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +44,12 @@ def build_sample(source: Path = SOURCE, policy_path: Path = POLICY) -> bytes:
     gap = WINDOW_US // max(len(conversations), 1)
     text = io.StringIO()
     for record in convert(
-        conversations, policy=policy, agent=AGENT, now_us=ANCHOR_US, conversation_gap_us=gap
+        conversations,
+        policy=policy,
+        agent=AGENT,
+        now_us=ANCHOR_US,
+        id_prefix=id_prefix_for(source),
+        conversation_gap_us=gap,
     ):
         if isinstance(record, Rejected):
             raise SystemExit(f"{source}: {record.location}: {record.reason}")

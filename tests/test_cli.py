@@ -197,3 +197,21 @@ def test_an_interrupted_demo_import_can_be_retried(
     asyncio.run(runtime._import_demo(settings, out))
     assert "already imported" in out.getvalue()
     assert sync_redis.xlen(keys.stream(0)) == 1164
+
+
+def test_an_oversized_event_is_rejected_with_its_line_and_the_rest_imported(
+    settings: Settings,
+    keys: Keys,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps(event_dict(action_type=f"t{i}")) for i in range(3)]
+    lines.insert(1, json.dumps(event_dict(action_params={"x": "y" * 70_000})))
+    path.write_text("\n".join(lines) + "\n")
+    assert run(["import", str(path)], env=env_for(settings)) == 1
+    out, err = capsys.readouterr()
+    assert "imported 3 events, rejected 1" in out
+    assert "line 2: event: encoded size" in err and "exceeds the limit of 65536" in err
+    assert sync_redis.xlen(keys.stream(0)) == 3

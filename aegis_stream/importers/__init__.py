@@ -8,8 +8,9 @@ Three formats are understood, recognised by content:
 
 JSON inputs may be gzip-compressed. :func:`read_events` yields
 :class:`~aegis_stream.events.AuditEvent` objects and, for records that cannot
-be used, :class:`Rejected` entries; only a file that is unreadable as a whole
-raises :class:`~aegis_stream.errors.ImportFailed`. Nothing here reads the clock.
+be used (including, with ``max_bytes``, events too large for the stream),
+:class:`Rejected` entries; only a file that is unreadable as a whole raises
+:class:`~aegis_stream.errors.ImportFailed`. Nothing here reads the clock.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from aegis_stream.importers._common import (
 )
 from aegis_stream.importers.jsonl import read_jsonl
 from aegis_stream.importers.sqlite import read_sqlite
-from aegis_stream.importers.transcripts import NEEDS_POLICY, convert, load_conversations
+from aegis_stream.importers.transcripts import NEEDS_POLICY, convert, id_prefix_for, load_conversations
 
 if TYPE_CHECKING:
     from aegis_stream.policy import Policy
@@ -44,6 +45,7 @@ __all__ = [
     "Rejected",
     "convert",
     "detect_format",
+    "id_prefix_for",
     "load_conversations",
     "read_events",
     "read_jsonl",
@@ -60,7 +62,8 @@ def detect_format(path: PathLike) -> str:
 
     A SQLite header means ``sqlite``; a JSON array whose first element is an
     object with ``traj`` or ``messages`` means ``transcripts``; anything else
-    is ``jsonl``. Gzip content is decompressed first. Only the first MiB is
+    (an array of event objects too) is ``jsonl``, whose importer then says
+    what is wrong. Gzip content is decompressed first. Only the first MiB is
     examined, unless the array's first element is larger. Raises
     :class:`ImportFailed` if the file cannot be read.
     """
@@ -77,14 +80,22 @@ def detect_format(path: PathLike) -> str:
     if not text.startswith("["):
         return "jsonl"
     try:
-        first = json.JSONDecoder().raw_decode(text[1:].lstrip())[0]
-    except ValueError:
+        first = _DETECT_DECODER.raw_decode(text[1:].lstrip())[0]
+    except (ValueError, RecursionError):
         if len(head) < DETECT_BYTES:
             return "jsonl"  # the whole file was read: not JSON
         first = _first_element(path)  # a first element larger than the sample
     if isinstance(first, dict) and ("traj" in first or "messages" in first):
         return "transcripts"
     return "jsonl"
+
+
+def _any_int(_digits: str) -> int:
+    return 0  # detection needs no number, and int() refuses very long ones
+
+
+# Reads the first element without converting integers.
+_DETECT_DECODER = json.JSONDecoder(parse_int=_any_int)
 
 
 def _first_element(path: PathLike) -> object:
@@ -104,6 +115,7 @@ def read_events(
     agent: str | None = None,
     spread_us: int | None = None,
     now_us: int,
+    max_bytes: int | None = None,
 ) -> Iterator[Record]:
     """Read ``path`` as events (and :class:`Rejected` records), in file order.
 
@@ -113,8 +125,12 @@ def read_events(
     ``spread_us`` the events are re-timed evenly over
     ``[now_us - spread_us, now_us]`` keeping their order; the file is then
     read twice. ``now_us`` is the caller's current time in UTC epoch
-    microseconds. File-level problems raise :class:`ImportFailed` when this
-    is called (or, for a file broken half-way, while iterating).
+    microseconds. With ``max_bytes``, an event whose wire encoding
+    (:func:`aegis_stream.wire.encode`) is larger becomes a :class:`Rejected`
+    record, so that it cannot fail a whole batch later; the check is made
+    before any re-timing. Transcript event ids start with the file's name
+    (:func:`id_prefix_for`). File-level problems raise :class:`ImportFailed`
+    when this is called (or, for a file broken half-way, while iterating).
     """
     if fmt is None:
         fmt = detect_format(path)
@@ -125,20 +141,27 @@ def read_events(
         # Parsed once: both passes of a spread walk the same in-memory conversations.
         if policy is None:
             raise ImportFailed(NEEDS_POLICY)
-        conversations, classifier = load_conversations(path), policy
+        conversations, classifier, prefix = load_conversations(path), policy, id_prefix_for(path)
 
         def source() -> Iterable[Record]:
-            return convert(conversations, policy=classifier, agent=agent, now_us=now_us)
+            return convert(
+                conversations,
+                policy=classifier,
+                agent=agent,
+                now_us=now_us,
+                id_prefix=prefix,
+                max_bytes=max_bytes,
+            )
 
     elif fmt == "sqlite":
 
         def source() -> Iterable[Record]:
-            return read_sqlite(path, policy=policy, agent=agent)
+            return read_sqlite(path, policy=policy, agent=agent, max_bytes=max_bytes)
 
     else:
 
         def source() -> Iterable[Record]:
-            return read_jsonl(path, policy=policy, agent=agent)
+            return read_jsonl(path, policy=policy, agent=agent, max_bytes=max_bytes)
 
     if spread_us is None:
         return iter(source())

@@ -28,6 +28,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 READ_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
 
 PathLike: TypeAlias = "str | os.PathLike[str]"
+# The reason when something past JSON parsing (the policy, redaction) hits the recursion limit.
+TOO_DEEP = "event: nested too deeply to be read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +86,14 @@ def json_value(text: str, where: str) -> Any:
     except json.JSONDecodeError:
         raise
     except ValueError:
-        raise InvalidEvent(too_many_digits(where)) from None
+        raise InvalidEvent(f"{where}: {too_many_digits()}") from None
     except RecursionError:
         raise InvalidEvent(f"{where}: JSON nested too deeply to be read") from None
 
 
-def too_many_digits(where: str) -> str:
-    """The reason for a JSON number longer than Python's int conversion limit."""
-    return f"{where}: a number has more than {sys.get_int_max_str_digits()} digits"
+def too_many_digits() -> str:
+    """Why ``json`` refused a number: longer than Python's int conversion limit."""
+    return f"a number has more than {sys.get_int_max_str_digits()} digits"
 
 
 def check_size(event: AuditEvent, max_bytes: int | None) -> AuditEvent:

@@ -18,6 +18,7 @@ from aegis_stream.events import AuditEvent, parse_event
 from aegis_stream.importers._common import (
     READ_ERRORS,
     SQLITE_MAGIC,
+    TOO_DEEP,
     PathLike,
     Record,
     Rejected,
@@ -37,7 +38,6 @@ ARRAY_FILE = (
     "line: the file holds a JSON array, not JSON Lines: "
     "JSONL needs one event object per line, not an array of events"
 )
-TOO_DEEP = "event: nested too deeply to be read"
 
 
 class _ArrayLine(InvalidEvent):
@@ -77,7 +77,9 @@ def _lines(
                     line = line[len(BOM) :]  # noqa: PLW2901
                 if not line.strip():
                     continue
-                record = _record(line, f"line {number}", first, policy, agent, max_bytes)
+                record = _record(
+                    line, f"line {number}", first=first, policy=policy, agent=agent, max_bytes=max_bytes
+                )
                 first = False
                 yield record
     except READ_ERRORS as e:
@@ -85,7 +87,13 @@ def _lines(
 
 
 def _record(
-    line: bytes, where: str, first: bool, policy: Policy | None, agent: str | None, max_bytes: int | None
+    line: bytes,
+    where: str,
+    *,
+    first: bool,
+    policy: Policy | None,
+    agent: str | None,
+    max_bytes: int | None,
 ) -> Record:
     """One non-blank line as an event, or its rejection.
 
@@ -134,7 +142,9 @@ def parse_line(line: bytes | str, *, policy: Policy | None = None, agent: str | 
             raise _ArrayLine(reason) from None
         raise InvalidEvent(reason) from None
     if isinstance(raw, list):
-        raise _ArrayLine("event: expected an object, got a JSON array (JSONL needs one event object per line)")
+        raise _ArrayLine(
+            "event: expected an object, got a JSON array (JSONL needs one event object per line)"
+        )
     if not isinstance(raw, dict):
         raise InvalidEvent(f"event: expected an object, got {type(raw).__name__}")
     if "id" in raw:

@@ -20,6 +20,7 @@ from aegis_stream.errors import ImportFailed, InvalidEvent
 from aegis_stream.events import AuditEvent, parse_event
 from aegis_stream.importers._common import (
     SQLITE_MAGIC,
+    TOO_DEEP,
     PathLike,
     Record,
     Rejected,
@@ -128,7 +129,7 @@ def _rows(
                 except InvalidEvent as e:
                     record = Rejected(where, e.reason)
                 except RecursionError:  # parsing is guarded; this is for whatever walks the values
-                    record = Rejected(where, "event: nested too deeply to be read")
+                    record = Rejected(where, TOO_DEEP)
                 yield record
     except sqlite3.Error as e:
         raise ImportFailed(f"{os.fspath(path)}: read failed: {e}") from e

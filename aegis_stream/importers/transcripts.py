@@ -5,6 +5,10 @@ The file is a JSON array of conversations. A tau-bench conversation has
 messages); a bare ``{"messages": [...]}`` conversation is accepted too. Each
 assistant ``tool_calls`` entry is classified by the policy and paired with the
 ``role: tool`` reply that carries its ``tool_call_id``.
+
+Event ids are ``<prefix>-<task_id>-<trial>-<call key>``, the prefix being the
+input file's name without ``.json``/``.gz`` (see :func:`id_prefix_for`), so
+that re-imports of the same file can be de-duplicated.
 """
 
 from __future__ import annotations
@@ -20,16 +24,22 @@ from aegis_stream.errors import ImportFailed, InvalidEvent, PolicyError
 from aegis_stream.events import MAX_TEXT, AuditEvent, build_event, utc_datetime
 from aegis_stream.importers._common import (
     READ_ERRORS,
+    TOO_DEEP,
     PathLike,
     Record,
     Rejected,
+    check_size,
+    json_value,
     open_binary,
+    too_many_digits,
 )
 
 if TYPE_CHECKING:
     from aegis_stream.policy import Policy
 
-DEFAULT_AGENT = "airline-agent"
+DEFAULT_AGENT = "agent"
+DEFAULT_ID_PREFIX = "transcript"
+MAX_ID_PREFIX = 100  # event ids are at most 200 characters
 CONVERSATION_GAP_US = 5 * 60 * 1_000_000
 CALL_GAP_US = 20 * 1_000_000
 MAX_REPLY_CHARS = 8_000  # longer replies are kept as a preview only
@@ -45,11 +55,30 @@ def load_conversations(path: PathLike) -> list[Any]:
             data = json.load(fh)
     except READ_ERRORS as e:
         raise ImportFailed(f"{os.fspath(path)}: read failed: {e}") from e
-    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ImportFailed(f"{os.fspath(path)}: not a JSON transcripts file: {e}") from e
+    except ValueError as e:  # int() refuses a number longer than sys.get_int_max_str_digits()
+        raise ImportFailed(f"{os.fspath(path)}: not a usable transcripts file: {too_many_digits()}") from e
+    except RecursionError as e:
+        raise ImportFailed(
+            f"{os.fspath(path)}: not a usable transcripts file: JSON nested too deeply to be read"
+        ) from e
     if not isinstance(data, list):
         raise ImportFailed(f"{os.fspath(path)}: transcripts must be a JSON array of conversations")
     return data
+
+
+def id_prefix_for(path: PathLike) -> str:
+    """The event-id prefix for a transcripts file: its name without ``.gz`` and ``.json``.
+
+    ``runs/gpt-4o-airline.json.gz`` gives ``gpt-4o-airline``. The prefix is cut
+    to :data:`MAX_ID_PREFIX` characters; an empty one is ``transcript``.
+    """
+    name = os.path.basename(os.fspath(path))
+    for suffix in (".gz", ".json"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return name[:MAX_ID_PREFIX] or DEFAULT_ID_PREFIX
 
 
 def convert(
@@ -58,6 +87,8 @@ def convert(
     policy: Policy,
     agent: str | None = None,
     now_us: int,
+    id_prefix: str = DEFAULT_ID_PREFIX,
+    max_bytes: int | None = None,
     conversation_gap_us: int = CONVERSATION_GAP_US,
     call_gap_us: int = CALL_GAP_US,
 ) -> Iterator[Record]:
@@ -66,7 +97,10 @@ def convert(
     Conversation ``i`` of ``n`` starts at ``now_us - (n - i) * conversation_gap_us``
     and its calls follow ``call_gap_us`` apart; a conversation with too many
     calls for its slot has them squeezed so that times never go backwards.
-    ``agent`` is a template with optional ``{trial}`` and ``{task}`` placeholders.
+    ``agent`` is a template with optional ``{trial}`` and ``{task}`` placeholders
+    (default ``agent``). Event ids are ``<id_prefix>-<task>-<trial>-<call key>``
+    (``<id_prefix>-conversation<i>-<call key>`` without task and trial). With
+    ``max_bytes``, a call whose event encodes larger is rejected.
     """
     count = len(conversations)
     for index, conversation in enumerate(conversations):
@@ -82,12 +116,18 @@ def convert(
         step = call_gap_us
         if calls and len(calls) * call_gap_us > conversation_gap_us:
             step = conversation_gap_us // len(calls)
-        context = _Context(index, conversation, agent or DEFAULT_AGENT, policy)
+        context = _Context(index, conversation, agent or DEFAULT_AGENT, id_prefix, policy)
         for number, (message, call, key, reply) in enumerate(calls):
+            record: Record
             try:
-                yield context.event(message, call, key, reply, start + number * step)
+                record = check_size(
+                    context.event(message, call, key, reply, start + number * step), max_bytes
+                )
             except InvalidEvent as e:
-                yield Rejected(f"conversation {index} call {key}", e.reason)
+                record = Rejected(f"conversation {index} call {key}", e.reason)
+            except RecursionError:  # e.g. the policy printing deeply nested arguments
+                record = Rejected(f"conversation {index} call {key}", TOO_DEEP)
+            yield record
 
 
 Call: TypeAlias = tuple[Mapping[str, Any], Any, str, Mapping[str, Any] | None]
@@ -129,13 +169,18 @@ class _Context:
     """What every call of one conversation shares: session, agent and id prefix."""
 
     def __init__(
-        self, index: int, conversation: Mapping[str, Any], agent_template: str, policy: Policy
+        self,
+        index: int,
+        conversation: Mapping[str, Any],
+        agent_template: str,
+        id_prefix: str,
+        policy: Policy,
     ) -> None:
         self.policy = policy
         task, trial = conversation.get("task_id"), conversation.get("trial")
         has_ids = task is not None and trial is not None
         self.session_id = f"task{task}-trial{trial}" if has_ids else f"conversation{index}"
-        self.id_prefix = f"tau-airline-{task}-{trial}" if has_ids else f"tau-airline-conversation{index}"
+        self.id_prefix = f"{id_prefix}-{task}-{trial}" if has_ids else f"{id_prefix}-conversation{index}"
         self.agent_id = agent_template.replace("{trial}", "" if trial is None else str(trial)).replace(
             "{task}", "" if task is None else str(task)
         )
@@ -184,8 +229,8 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
         return {}
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments)
-        except ValueError:
+            arguments = json_value(arguments, "arguments")
+        except json.JSONDecodeError:
             raise InvalidEvent("arguments: not valid JSON") from None
     if not isinstance(arguments, dict):
         raise InvalidEvent(f"arguments: expected a JSON object, got {type(arguments).__name__}")
@@ -243,6 +288,6 @@ def reply_result(reply: Mapping[str, Any] | None) -> dict[str, Any]:
         }
     try:
         data: Any = json.loads(text, parse_constant=_no_constants, parse_float=_finite_float)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, too long a number, or too deep: kept as text
         data = text
     return {"result_status": "success", "result_data": data}

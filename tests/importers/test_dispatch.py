@@ -53,6 +53,40 @@ def test_detects_jsonl(tmp_path: Path) -> None:
     assert list(read_events(empty, now_us=NOW_US)) == []
 
 
+def test_detects_arrays_of_events_as_jsonl(tmp_path: Path) -> None:
+    # Also with a number int() refuses in the first element: detection does not convert it.
+    huge = tmp_path / "huge.json"
+    huge.write_text("[" + json.dumps(LINE)[:-1] + ', "chain_depth": ' + "9" * 5000 + "}]")
+    assert detect_format(huge) == "jsonl"
+    (got,) = read_events(huge, now_us=NOW_US)
+    assert got == Rejected("line 1", "line: a number has more than 4300 digits")
+    # Pretty-printed, and with a first element larger than the sample examined.
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps([dict(LINE, action_desc="d" * 4000) for _ in range(300)], indent=2))
+    assert detect_format(pretty) == "jsonl"
+    big = tmp_path / "big.json.gz"
+    first = dict(LINE, action_params={"blob": "b" * 2_000_000})
+    big.write_bytes(gzip.compress(json.dumps([first, LINE]).encode(), mtime=0))
+    assert detect_format(big) == "jsonl"
+    # Conversations in an array are still transcripts, even with a huge number in them.
+    conv = tmp_path / "conv.json"
+    conv.write_text('[{"task_id": 1, "trial": ' + "1" * 5000 + ', "traj": []}]')
+    assert detect_format(conv) == "transcripts"
+
+
+def test_detection_survives_deep_nesting(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert detect_format(deep) == "jsonl"
+    (got,) = read_events(deep, now_us=NOW_US)
+    assert got == Rejected("line 1", "line: JSON nested too deeply to be read")
+    # A deep first element larger than the sample: parsed whole, still no RecursionError.
+    big = tmp_path / "deep.json.gz"
+    padding = json.dumps({"pad": "p" * 1_100_000})
+    big.write_bytes(gzip.compress(("[[" + padding + ", " + "[" * 100_000 + "]" * 100_000 + "]]").encode()))
+    assert detect_format(big) == "jsonl"
+
+
 def test_detected_formats_are_used(tmp_path: Path, policy: Policy) -> None:
     db = make_db(tmp_path / "x.bin", [reference_row()])
     assert [type(r) for r in read_events(db, now_us=NOW_US)] == [AuditEvent]

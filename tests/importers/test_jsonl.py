@@ -193,3 +193,114 @@ def test_sqlite_declared_as_jsonl_fails(tmp_path: Path) -> None:
     db = make_db(tmp_path / "a.db", [reference_row()])
     with pytest.raises(ImportFailed, match="SQLite"):
         list(read_events(db, fmt="jsonl", now_us=NOW_US))
+
+
+def test_huge_number_and_deep_nesting_are_rejected_per_line(tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "hostile.jsonl",
+        [
+            event(session_id="ok-1"),  # line 1
+            '{"session_id": ' + "1" * 5000 + "}",  # line 2: int() refuses more than 4300 digits
+            "[" * 100_000 + "]" * 100_000,  # line 3
+            '{"a": ' * 100_000 + "1" + "}" * 100_000,  # line 4
+            event(action_params={"n": 2**64}),  # line 5: beyond 64 bits
+            {"id": 9, **reference_row(action_params="[" * 100_000 + "]" * 100_000)},  # line 6
+            {"id": 10, **reference_row(result_data="[" + "5" * 4301 + "]")},  # line 7
+            event(session_id="ok-2"),  # line 8
+        ],
+    )
+    got = records(path)
+    assert [r.session_id for r in got if isinstance(r, AuditEvent)] == ["ok-1", "ok-2"]
+    rejected = {r.location: r.reason for r in got if isinstance(r, Rejected)}
+    assert list(rejected) == ["line 2", "line 3", "line 4", "line 5", "line 6", "line 7"]
+    assert rejected["line 2"] == "line: a number has more than 4300 digits"
+    assert rejected["line 3"] == "line: JSON nested too deeply to be read"
+    assert rejected["line 4"] == "line: JSON nested too deeply to be read"
+    assert rejected["line 5"].startswith("action_params")  # worded by event validation
+    assert rejected["line 6"] == "action_params: JSON nested too deeply to be read"
+    assert rejected["line 7"] == "result_data: a number has more than 4300 digits"
+
+
+def test_wide_integers_are_rejected_with_or_without_a_size_limit(tmp_path: Path) -> None:
+    lines = [event(action_params={"n": 2**64}), event(result_data=[-(2**63) - 1]), event(session_id="ok")]
+    path = write_lines(tmp_path / "wide.jsonl", lines)
+    for limit in (None, 64 * 1024):
+        got = records(path, max_bytes=limit)
+        assert [type(r) for r in got] == [Rejected, Rejected, AuditEvent], limit
+        assert [r.location for r in got if isinstance(r, Rejected)] == ["line 1", "line 2"]
+    # Just inside the 64-bit range both ways.
+    edge = write_lines(tmp_path / "edge.jsonl", [event(action_params={"hi": 2**64 - 1, "lo": -(2**63)})])
+    (ok,) = records(edge, max_bytes=64 * 1024)
+    assert isinstance(ok, AuditEvent) and ok.action_params == {"hi": 2**64 - 1, "lo": -(2**63)}
+
+
+def test_leading_utf8_bom_is_ignored(tmp_path: Path) -> None:
+    plain = write_lines(tmp_path / "plain.jsonl", [event(), event(session_id="s-2")])
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    expected = records(plain)
+    assert all(isinstance(r, AuditEvent) for r in expected)
+    assert records(bom) == expected
+    zipped = tmp_path / "bom.jsonl.gz"
+    zipped.write_bytes(gzip.compress(bom.read_bytes(), mtime=0))
+    assert records(zipped) == expected
+    # Only a BOM opening the file is a BOM; elsewhere it stays an error.
+    later = tmp_path / "later.jsonl"
+    later.write_bytes(plain.read_bytes() + b"\xef\xbb\xbf" + json.dumps(event()).encode() + b"\n")
+    got = records(later)
+    assert [type(r) for r in got] == [AuditEvent, AuditEvent, Rejected]
+    third = got[2]
+    assert isinstance(third, Rejected) and third.location == "line 3" and "BOM" in third.reason
+
+
+ARRAY_HINT = "the file holds a JSON array"
+
+
+def test_json_array_file_is_explained(tmp_path: Path) -> None:
+    one_line = tmp_path / "array.jsonl"
+    one_line.write_text(json.dumps([event(), event()]))
+    (got,) = records(one_line)
+    assert isinstance(got, Rejected) and got.location == "line 1"
+    assert ARRAY_HINT in got.reason and "one event object per line" in got.reason
+
+    # Pretty-printed: line 1 is "[" alone, after a BOM and a blank line.
+    pretty = tmp_path / "pretty.json"
+    pretty.write_bytes(b"\xef\xbb\xbf\n" + json.dumps([event()], indent=2).encode())
+    got_pretty = records(pretty)
+    assert all(isinstance(r, Rejected) for r in got_pretty)
+    first = got_pretty[0]
+    assert isinstance(first, Rejected) and first.location == "line 2" and ARRAY_HINT in first.reason
+    assert all(ARRAY_HINT not in r.reason for r in got_pretty[1:] if isinstance(r, Rejected))
+
+    # Too long for one line: the hint still wins over the length.
+    big = tmp_path / "big.jsonl"
+    big.write_text(json.dumps([event(action_desc="x" * 4000) for _ in range(400)]))
+    assert big.stat().st_size > 1024 * 1024
+    (got_big,) = records(big)
+    assert isinstance(got_big, Rejected) and ARRAY_HINT in got_big.reason
+
+
+def test_array_on_a_later_line_is_not_called_an_array_file(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "mixed.jsonl", [event(), "[1, 2]", "[{broken"])
+    got = records(path)
+    assert [type(r) for r in got] == [AuditEvent, Rejected, Rejected]
+    second, third = got[1], got[2]
+    assert isinstance(second, Rejected) and isinstance(third, Rejected)
+    assert second.reason.startswith("event: expected an object") and ARRAY_HINT not in second.reason
+    assert third.reason.startswith("line: not valid JSON")
+
+
+class DeepPolicy:
+    """A policy that hits the recursion limit, as walking a deeply nested value can."""
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> Decision:
+        raise RecursionError("maximum recursion depth exceeded")
+
+
+def test_recursion_past_parsing_is_one_rejection(tmp_path: Path, policy: Policy) -> None:
+    unrated = event()
+    del unrated["risk_level"]
+    path = write_lines(tmp_path / "r.jsonl", [unrated, event(session_id="rated")])
+    got = records(path, policy=DeepPolicy())
+    assert got[0] == Rejected("line 1", "event: nested too deeply to be read")
+    assert isinstance(got[1], AuditEvent) and got[1].session_id == "rated"

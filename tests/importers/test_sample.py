@@ -47,6 +47,17 @@ def test_sample_matches_the_original(original: list[dict[str, Any]]) -> None:
         f"task{conv['task_id']}-trial{conv['trial']}" for conv, _ in calls
     )
     assert len({e.event_id for e in events}) == 1164
+    # Named after the source file, gpt-4o-airline.json.gz, as `aegis-stream import` names them.
+    assert events[0].event_id == "gpt-4o-airline-0-0-call_oIHazX6yQrB8hUwl4cRilFKj"
+    ids = []
+    for conv in original:
+        seen: Counter[str] = Counter()
+        for message in conv["traj"]:
+            for call in message.get("tool_calls") or [] if message["role"] == "assistant" else []:
+                seen[call["id"]] += 1
+                repeat = "" if seen[call["id"]] == 1 else f"-{seen[call['id']]}"
+                ids.append(f"gpt-4o-airline-{conv['task_id']}-{conv['trial']}-{call['id']}{repeat}")
+    assert [e.event_id for e in events] == ids
 
 
 def test_sample_is_classified_and_anchored() -> None:

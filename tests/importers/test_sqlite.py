@@ -202,3 +202,29 @@ def test_wal_database_with_a_live_writer(tmp_path: Path) -> None:
         assert isinstance(got, AuditEvent) and got.session_id == "in-wal"
     finally:
         writer.close()
+
+
+def test_hostile_json_text_is_rejected_per_row(db_factory: DbFactory) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    path = db_factory(
+        [
+            reference_row(id=1, session_id="first"),
+            reference_row(id=2, action_params='{"a": ' * 100_000 + "1" + "}" * 100_000),
+            reference_row(id=3, result_data=deep),
+            reference_row(id=4, action_params='{"n": ' + "1" * 4301 + "}"),
+            reference_row(id=5, result_data="-" + "2" * 5000),
+            reference_row(id=6, action_params=json.dumps({"n": 2**64})),
+            reference_row(id=7, session_id="last"),
+        ]
+    )
+    got = read(path)
+    assert [r.session_id for r in got if isinstance(r, AuditEvent)] == ["first", "last"]
+    rejected = {r.location: r.reason for r in got if isinstance(r, Rejected)}
+    assert rejected == {
+        "row id 2": "action_params: JSON nested too deeply to be read",
+        "row id 3": "result_data: JSON nested too deeply to be read",
+        "row id 4": "action_params: a number has more than 4300 digits",
+        "row id 5": "result_data: a number has more than 4300 digits",
+        "row id 6": rejected["row id 6"],
+    }
+    assert rejected["row id 6"].startswith("action_params")  # beyond 64 bits

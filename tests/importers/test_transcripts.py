@@ -12,7 +12,7 @@ import pytest
 
 from aegis_stream.errors import ImportFailed
 from aegis_stream.events import AuditEvent
-from aegis_stream.importers import Rejected, read_events
+from aegis_stream.importers import Rejected, detect_format, id_prefix_for, read_events
 from aegis_stream.importers.transcripts import PREVIEW_CHARS
 from aegis_stream.policy import Policy
 from tests.importers.conftest import NOW_US, TAU_FILE
@@ -75,7 +75,31 @@ def test_every_call_becomes_one_event(airline: list[AuditEvent], original: list[
     assert [e.action_params for e in airline] == [json.loads(c["function"]["arguments"]) for _, c in calls]
     assert Counter(e.agent_id for e in airline) == Counter(f"gpt4o-airline-t{c['trial']}" for c, _ in calls)
     assert len({e.event_id for e in airline}) == len(airline)
-    assert all(e.event_id and e.event_id.startswith("tau-airline-") for e in airline)
+
+
+def expected_event_ids(conversations: list[dict[str, Any]], prefix: str) -> list[str]:
+    """``<prefix>-<task>-<trial>-<call id>``, ``-2``, ``-3``... on a call id's repeats."""
+    ids = []
+    for conv in conversations:
+        seen: Counter[str] = Counter()
+        for message in conv["traj"]:
+            if message["role"] != "assistant":
+                continue
+            for c in message.get("tool_calls") or []:
+                seen[c["id"]] += 1
+                repeat = f"-{seen[c['id']]}" if seen[c["id"]] > 1 else ""
+                ids.append(f"{prefix}-{conv['task_id']}-{conv['trial']}-{c['id']}{repeat}")
+    return ids
+
+
+def test_event_ids_start_with_the_file_name(
+    airline: list[AuditEvent], original: list[dict[str, Any]]
+) -> None:
+    ids = [e.event_id for e in airline]
+    assert ids == expected_event_ids(original, "gpt-4o-airline")
+    assert ids[0] == "gpt-4o-airline-0-0-call_oIHazX6yQrB8hUwl4cRilFKj"
+    # tau-bench reuses a call id 73 times within a conversation.
+    assert sum(1 for i in ids if i is not None and i[-2:] in ("-2", "-3", "-4")) == 73
 
 
 def test_results_pair_with_the_right_reply(airline: list[AuditEvent], original: list[dict[str, Any]]) -> None:
@@ -183,7 +207,7 @@ def test_small_conversation(tmp_path: Path, policy: Policy) -> None:
     assert (first.session_id, first.agent_id, first.event_id) == (
         "conversation0",
         "bot--",
-        "tau-airline-conversation0-c1",
+        "t-conversation0-c1",
     )
     assert (first.result_status, first.result_data, first.action_desc) == (
         "success",
@@ -202,10 +226,92 @@ def test_task_and_trial_in_agent_template(tmp_path: Path, policy: Policy) -> Non
     path = write_conversations(tmp_path / "t.json", [conv])
     (got,) = read_events(path, policy=policy, agent="m-{task}-t{trial}", now_us=NOW_US)
     assert isinstance(got, AuditEvent)
-    assert (got.agent_id, got.session_id, got.event_id) == ("m-7-t2", "task7-trial2", "tau-airline-7-2-a")
+    assert (got.agent_id, got.session_id, got.event_id) == ("m-7-t2", "task7-trial2", "t-7-2-a")
     assert got.ts_us == NOW_US - 5 * MIN
     (default,) = read_events(path, policy=policy, now_us=NOW_US)
-    assert isinstance(default, AuditEvent) and default.agent_id == "airline-agent"
+    assert isinstance(default, AuditEvent) and default.agent_id == "agent"
+
+
+def test_event_id_prefix_is_the_file_name(tmp_path: Path, policy: Policy) -> None:
+    conv = {
+        "task_id": 3,
+        "trial": 1,
+        "traj": [
+            {"role": "assistant", "tool_calls": [call("x", "think", {}), call("x", "think", {})]},
+            {"role": "assistant", "tool_calls": [call("x", "think", {})]},
+        ],
+    }
+    for name, prefix in [
+        ("claude-retail.json", "claude-retail"),
+        ("claude-retail.json.gz", "claude-retail"),
+        ("run 2.JSON.GZ", "run 2"),
+        ("runs.gz", "runs"),
+        ("conversations.txt", "conversations.txt"),
+        (".json", "transcript"),
+    ]:
+        path = tmp_path / name
+        data = json.dumps([conv]).encode()
+        path.write_bytes(gzip.compress(data, mtime=0) if name.lower().endswith(".gz") else data)
+        got = list(read_events(path, fmt="transcripts", policy=policy, now_us=NOW_US))
+        assert [r.event_id for r in got if isinstance(r, AuditEvent)] == [
+            f"{prefix}-3-1-x",
+            f"{prefix}-3-1-x-2",
+            f"{prefix}-3-1-x-3",
+        ], name
+    assert id_prefix_for(tmp_path / "sub" / "gpt-4o-airline.json.gz") == "gpt-4o-airline"
+    assert id_prefix_for("a.jsonl") == "a.jsonl"
+    # A very long name is cut so that the ids stay under the 200-character limit.
+    assert id_prefix_for("n" * 250 + ".json") == "n" * 100
+
+
+def test_deep_or_huge_arguments_and_replies_are_per_call(tmp_path: Path, policy: Policy) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    messages = [
+        {"role": "assistant", "tool_calls": [call("c1", "calculate", deep)]},
+        reply("c1", "1"),
+        {"role": "assistant", "tool_calls": [call("c2", "calculate", '{"n": ' + "7" * 5000 + "}")]},
+        {"role": "assistant", "tool_calls": [call("c3", "calculate", {"n": 2**64})]},
+        {"role": "assistant", "tool_calls": [call("c4", "get_user_details", {"user_id": "u1"})]},
+        reply("c4", "[" * 4000 + "]" * 4000),
+        {"role": "assistant", "tool_calls": [call("c5", "get_user_details", {"user_id": "u2"})]},
+        reply("c5", "9" * 5000),
+    ]
+    path = write_conversations(tmp_path / "t.json", [{"messages": messages}])
+    got = list(read_events(path, policy=policy, now_us=NOW_US))
+    assert [r.location for r in got if isinstance(r, Rejected)] == [
+        "conversation 0 call c1",
+        "conversation 0 call c2",
+        "conversation 0 call c3",
+    ]
+    reasons = [r.reason for r in got if isinstance(r, Rejected)]
+    assert reasons[:2] == [
+        "arguments: JSON nested too deeply to be read",
+        "arguments: a number has more than 4300 digits",
+    ]
+    assert reasons[2].startswith("action_params")  # more than 64 bits
+    fourth, fifth = [r for r in got if isinstance(r, AuditEvent)]
+    # Replies that cannot be decoded are kept as text.
+    assert (fourth.action_target, fourth.result_data) == ("u1", "[" * 4000 + "]" * 4000)
+    assert (fifth.action_target, fifth.result_data) == ("u2", "9" * 5000)
+
+
+def test_deep_document_fails_cleanly(tmp_path: Path, policy: Policy) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text('[{"traj": ' + "[" * 100_000 + "]" * 100_000 + "}]")
+    with pytest.raises(ImportFailed, match="nested too deeply") as info:
+        list(read_events(path, fmt="transcripts", policy=policy, now_us=NOW_US))
+    assert isinstance(info.value.__cause__, RecursionError)
+    assert str(info.value).startswith(f"{path}: ")
+    detect_format(path)  # no RecursionError either
+
+
+def test_huge_integer_document_fails_cleanly(tmp_path: Path, policy: Policy) -> None:
+    path = tmp_path / "huge.json"
+    path.write_text('[{"task_id": ' + "1" * 5000 + ', "trial": 0, "traj": []}]')
+    assert detect_format(path) == "transcripts"
+    with pytest.raises(ImportFailed) as info:
+        list(read_events(path, policy=policy, now_us=NOW_US))
+    assert str(info.value) == f"{path}: not a usable transcripts file: a number has more than 4300 digits"
 
 
 def test_busy_conversation_keeps_time_order(tmp_path: Path, policy: Policy) -> None:
@@ -238,3 +344,14 @@ def test_not_an_array(tmp_path: Path, policy: Policy) -> None:
     with pytest.raises(ImportFailed) as info:
         list(read_events(broken, fmt="transcripts", policy=policy, now_us=NOW_US))
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_recursion_in_the_policy_is_one_rejection(tmp_path: Path) -> None:
+    class DeepPolicy:
+        def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+            raise RecursionError("maximum recursion depth exceeded")
+
+    conv = {"task_id": 1, "trial": 0, "traj": [{"role": "assistant", "tool_calls": [call("a", "think", {})]}]}
+    path = write_conversations(tmp_path / "t.json", [conv])
+    got = list(read_events(path, policy=DeepPolicy(), now_us=NOW_US))  # type: ignore[arg-type]
+    assert got == [Rejected("conversation 0 call a", "event: nested too deeply to be read")]
