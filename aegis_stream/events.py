@@ -7,9 +7,10 @@ for producer retries. Everything here is pure: no Redis, no clock.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +43,8 @@ OPTIONAL_TEXT = (
     "parent_agent_id",
     "chain_id",
 )
+# Optional text fields where "" is stored as NULL, as the reference does (others keep "").
+_EMPTY_IS_NULL = frozenset(("action_desc", "result_status", "agent_id", "parent_agent_id", "chain_id"))
 KNOWN_FIELDS = frozenset(
     REQUIRED + OPTIONAL_TEXT + ("action_params", "result_data", "chain_depth", "event_id", "schema_version")
 )
@@ -76,6 +79,12 @@ class AuditEvent:
         return format_timestamp(self.ts_us)
 
 
+@functools.lru_cache(maxsize=8192)
+def is_secret_key(key: str) -> bool:
+    """True for a params key whose value must be redacted (cached: keys repeat a lot)."""
+    return SECRET_KEY.search(key) is not None
+
+
 def redact(value: Any) -> Any:
     """Return ``value`` with every secret-looking dict key's value replaced.
 
@@ -83,8 +92,7 @@ def redact(value: Any) -> Any:
     """
     if isinstance(value, Mapping):
         return {
-            k: (REDACTED if isinstance(k, str) and SECRET_KEY.search(k) else redact(v))
-            for k, v in value.items()
+            k: (REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v)) for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
@@ -130,6 +138,8 @@ def format_timestamp(ts_us: int) -> str:
 
 def _text(raw: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
     value = raw.get(name)
+    if type(value) is str and len(value) <= MAX_TEXT:  # the common case, checked first
+        return value
     if value is None:
         if required:
             raise InvalidEvent(f"{name}: required field is missing")
@@ -141,31 +151,42 @@ def _text(raw: Mapping[str, Any], name: str, *, required: bool = False) -> str |
     return value
 
 
-def _json_like(value: Any, where: str, depth: int = 0) -> None:
-    """Refuse values that cannot round-trip through JSON and msgpack."""
-    if depth > 32:
-        raise InvalidEvent(f"{where}: nested deeper than 32 levels")
-    if value is None or isinstance(value, bool | str):
+def _scalar(value: Any, where: str) -> None:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
         return
-    if isinstance(value, int):
+    if kind is int:
         if not INT_MIN <= value <= INT_MAX:
             raise InvalidEvent(f"{where}: integer out of range (more than 64 bits)")
         return
-    if isinstance(value, float):
+    if kind is float:
         if not math.isfinite(value):
             raise InvalidEvent(f"{where}: non-finite number")
         return
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            if not isinstance(k, str):
+    raise InvalidEvent(f"{where}: unsupported value of type {kind.__name__}")
+
+
+def _json_like(value: Any, where: str) -> None:
+    """Refuse values that cannot round-trip through JSON and msgpack (iterative: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[Any] = item.values()
+            if not all(type(k) is str for k in item):
                 raise InvalidEvent(f"{where}: object keys must be strings")
-            _json_like(v, where, depth + 1)
-        return
-    if isinstance(value, list | tuple):
-        for v in value:
-            _json_like(v, where, depth + 1)
-        return
-    raise InvalidEvent(f"{where}: unsupported value of type {type(value).__name__}")
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            _scalar(item, where)
+            continue
+        if depth >= 32:
+            raise InvalidEvent(f"{where}: nested deeper than 32 levels")
+        for child in children:
+            if isinstance(child, Mapping | list | tuple):
+                stack.append((child, depth + 1))
+            else:
+                _scalar(child, where)
 
 
 def build_event(raw: Mapping[str, Any], ts_us: int) -> AuditEvent:
@@ -178,14 +199,16 @@ def build_event(raw: Mapping[str, Any], ts_us: int) -> AuditEvent:
         raise InvalidEvent("action_type: must not be empty")
 
     risk = raw.get("risk_level")
-    if risk is None:
-        raise InvalidEvent("risk_level: required field is missing")
-    if not isinstance(risk, str) or risk.upper() not in RISK_LEVELS:
-        raise InvalidEvent(f"risk_level: must be one of {', '.join(RISK_LEVELS)}, got {risk!r}"[:200])
+    if risk not in RISK_LEVELS:  # fast path: already upper-case
+        if risk is None:
+            raise InvalidEvent("risk_level: required field is missing")
+        if not isinstance(risk, str) or risk.upper() not in RISK_LEVELS:
+            raise InvalidEvent(f"risk_level: must be one of {', '.join(RISK_LEVELS)}, got {risk!r}"[:200])
+        risk = risk.upper()
     approval = raw.get("approval")
-    if approval is None:
-        raise InvalidEvent("approval: required field is missing")
     if approval not in APPROVALS:
+        if approval is None:
+            raise InvalidEvent("approval: required field is missing")
         raise InvalidEvent(f"approval: must be one of {', '.join(APPROVALS)}, got {approval!r}"[:200])
 
     params = raw.get("action_params")
@@ -193,30 +216,33 @@ def build_event(raw: Mapping[str, Any], ts_us: int) -> AuditEvent:
         params = {}
     if not isinstance(params, Mapping):
         raise InvalidEvent(f"action_params: expected an object, got {type(params).__name__}")
-    _json_like(params, "action_params")
+    if params:
+        _json_like(params, "action_params")
+        params = redact(params)
     result_data = raw.get("result_data")
-    _json_like(result_data, "result_data")
+    if result_data is not None:
+        _json_like(result_data, "result_data")
 
     depth = raw.get("chain_depth", 0)
     if depth is None:
         depth = 0
-    if isinstance(depth, bool) or not isinstance(depth, int) or not 0 <= depth < 2**31:
+    if type(depth) is not int or not 0 <= depth < 2**31:
         raise InvalidEvent(f"chain_depth: expected a non-negative integer, got {depth!r}"[:200])
     event_id = _text(raw, "event_id")
     if event_id is not None and not 0 < len(event_id) <= MAX_EVENT_ID:
         raise InvalidEvent(f"event_id: must be 1 to {MAX_EVENT_ID} characters")
 
-    texts = {name: _text(raw, name) for name in OPTIONAL_TEXT}
-    for name in ("action_desc", "result_status", "agent_id", "parent_agent_id", "chain_id"):
-        if texts[name] == "":
-            texts[name] = None  # the reference stores "" as NULL
+    texts: dict[str, str | None] = {}
+    for name in OPTIONAL_TEXT:
+        value = _text(raw, name)
+        texts[name] = None if value == "" and name in _EMPTY_IS_NULL else value
     return AuditEvent(
         session_id=session_id,
         ts_us=ts_us,
         action_type=action_type,
         action_target=action_target,
-        action_params=redact(params),
-        risk_level=risk.upper(),
+        action_params=dict(params),
+        risk_level=risk,
         approval=approval,
         result_data=result_data if result_data else None,
         chain_depth=depth,
