@@ -50,9 +50,14 @@ KNOWN_FIELDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class AuditEvent:
-    """One validated audit event; ``ts_us`` is UTC epoch microseconds."""
+    """One validated audit event; ``ts_us`` is UTC epoch microseconds.
+
+    Treat it as immutable. It is not ``frozen`` only because a frozen
+    dataclass's ``__init__`` costs 3x more, and the projector builds one per
+    event.
+    """
 
     session_id: str
     ts_us: int
@@ -90,11 +95,14 @@ def redact(value: Any) -> Any:
 
     Walks dicts and lists recursively, as the reference's logger does.
     """
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value  # fast path: scalars are the common case
+    if kind is dict or isinstance(value, Mapping):
         return {
             k: (REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v)) for k, v in value.items()
         }
-    if isinstance(value, list | tuple):
+    if kind is list or isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
 
@@ -171,11 +179,12 @@ def _json_like(value: Any, where: str) -> None:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, Mapping):
+        kind = type(item)
+        if kind is dict or (kind is not list and isinstance(item, Mapping)):
             children: Iterable[Any] = item.values()
             if not all(type(k) is str for k in item):
                 raise InvalidEvent(f"{where}: object keys must be strings")
-        elif isinstance(item, list | tuple):
+        elif kind is list or isinstance(item, tuple):
             children = item
         else:
             _scalar(item, where)
@@ -183,7 +192,11 @@ def _json_like(value: Any, where: str) -> None:
         if depth >= 32:
             raise InvalidEvent(f"{where}: nested deeper than 32 levels")
         for child in children:
-            if isinstance(child, Mapping | list | tuple):
+            kind = type(child)
+            if kind is str or kind is int or kind is bool or child is None:
+                if kind is int and not INT_MIN <= child <= INT_MAX:
+                    _scalar(child, where)  # raises
+            elif kind is dict or kind is list or isinstance(child, Mapping | tuple):
                 stack.append((child, depth + 1))
             else:
                 _scalar(child, where)
