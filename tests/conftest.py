@@ -51,12 +51,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def prefix(redis_url: str) -> Iterator[str]:
-    """A key prefix unique to this test; every key under it is deleted afterwards."""
+    """A key prefix unique to this test; every key starting with it is deleted afterwards."""
     name = f"aegis-test-{uuid.uuid4().hex[:12]}"
     yield name
     client = redis.Redis.from_url(redis_url)
     try:
-        batch = list(client.scan_iter(match=f"{name}:*", count=1000))
+        batch = list(client.scan_iter(match=f"{name}*", count=1000))  # also "<name>-suffix:*"
         for i in range(0, len(batch), 500):
             client.delete(*batch[i : i + 500])
     finally:
