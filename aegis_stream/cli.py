@@ -21,7 +21,9 @@ from aegis_stream.bundled import resolve_policy
 from aegis_stream.errors import AegisError, ConfigError
 from aegis_stream.keys import Keys
 from aegis_stream.runtime import (
+    ListenError,
     import_events,
+    listen_socket,
     redact_url,
     run_api,
     run_up,
@@ -151,6 +153,9 @@ async def _status(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -160,7 +165,8 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     finally:
-        signal.signal(signal.SIGTERM, _interrupt)
+        for sig in HANDLED_SIGNALS:
+            signal.signal(sig, _interrupt)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -178,14 +184,21 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         # status only looks: it never starts (or stops) an embedded engine
         with store(settings, start=False) as ready:
             return _run_async(_status(ready, args.json))
-    with store(settings, ephemeral=args.command == "up" and args.demo) as ready:
-        if args.command == "up":
+    if args.command in ("up", "api"):
+        # bind before anything else: a busy port fails at once, before an engine starts
+        with (
+            listen_socket(settings.host, settings.port) as sock,
+            store(settings, ephemeral=args.command == "up" and args.demo) as ready,
+        ):
+            if args.command == "api":
+                _run_async(run_api(ready, sock))
+                return 0
             if args.demo and not settings.redis_url:
                 print(f"aegis-stream: demo engine in {ready.data_dir} (removed on exit)", flush=True)
-            _run_async(run_up(ready, demo=args.demo))
-        elif args.command == "api":
-            _run_async(run_api(ready))
-        elif args.command == "worker":
+            _run_async(run_up(ready, sock, demo=args.demo))
+        return 0
+    with store(settings) as ready:
+        if args.command == "worker":
             applied = _run_async(run_worker(ready, burst=args.burst))
             print(f"worker stopped after applying {applied} events")
     return 0
@@ -194,8 +207,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status.
 
-    SIGTERM is handled like Ctrl-C from the start, so an embedded engine is
-    always stopped and temporary directories removed, whenever it arrives.
+    SIGTERM and SIGHUP are handled like Ctrl-C from the start, so an embedded
+    engine is always stopped and temporary directories removed, whenever they arrive.
     """
     args = build_parser().parse_args(argv)
     try:
@@ -208,9 +221,12 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in HANDLED_SIGNALS}
     try:
         return _dispatch(args, settings)
+    except ListenError as e:
+        print(f"aegis-stream: {e}", file=sys.stderr)
+        return 2
     except ConfigError as e:
         print(f"aegis-stream: configuration error: {e}", file=sys.stderr)
         return 2
@@ -223,8 +239,9 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
     except KeyboardInterrupt:
         return 130
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 def main() -> None:

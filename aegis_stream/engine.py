@@ -76,16 +76,6 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
-    """Poll until ``pid`` has exited (or is a zombie); False on timeout."""
-    deadline = time.monotonic() + timeout
-    while _pid_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     try:
         proc.wait(timeout)
@@ -204,10 +194,21 @@ class EmbeddedEngine:
                 if url.startswith("redis://") and "in use" in str(e) and attempt + 1 < _START_ATTEMPTS:
                     continue  # lost the race for the free port
                 raise
+            except BaseException:
+                # interrupted (Ctrl-C, SIGTERM) while starting: nothing was written yet, so a
+                # SIGKILL is safe, and the only way to be sure a half-started server goes away
+                proc.kill()
+                proc.wait()
+                raise
             break
-        tmp = self._dir / "engine.json.tmp"  # atomic replace: readers never see a partial file
-        tmp.write_text(json.dumps({"pid": proc.pid, "url": url}))
-        os.replace(tmp, self._dir / "engine.json")
+        try:
+            tmp = self._dir / "engine.json.tmp"  # atomic replace: readers never see a partial file
+            tmp.write_text(json.dumps({"pid": proc.pid, "url": url}))
+            os.replace(tmp, self._dir / "engine.json")
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
         self._proc, self._url = proc, url
         return url
 
@@ -307,51 +308,3 @@ def ensure_engine(data_dir: str | os.PathLike[str]) -> tuple[str, EmbeddedEngine
             return url, None
         engine = EmbeddedEngine(directory)
         return engine._start_locked(10.0), engine
-
-
-def _other_clients(url: str) -> int:
-    """How many connections other than this one the server has."""
-    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        me = client.client_id()
-        return sum(1 for c in client.client_list() if int(c.get("id", 0)) != me)
-    finally:
-        client.close()
-
-
-def release_engine(
-    data_dir: str | os.PathLike[str], url: str, owned: EmbeddedEngine | None, timeout: float = 10.0
-) -> bool:
-    """Last one out: stop the engine unless another process is still connected to it.
-
-    Every process that used an embedded engine calls this when it is done,
-    whether it started the engine (``owned``) or reused one, so the engine
-    stops with the last user instead of under the feet of the others.
-    Returns True when the engine was stopped.
-    """
-    directory = Path(data_dir).absolute()
-    with _dir_lock(directory):
-        try:
-            others = _other_clients(url)
-        except (redis.RedisError, OSError):
-            others = 0
-        if others:
-            if owned is not None:
-                owned._detach()
-            return False
-        if owned is not None and owned._proc is not None:
-            owned._stop_locked(owned._proc, url, timeout)
-        else:
-            pid = _state_pid(directory)
-            EmbeddedEngine._shutdown(url, timeout)
-            if pid:  # the server is still writing its snapshot: do not let a new one start beside it
-                _wait_gone(pid, timeout)
-            (directory / "engine.json").unlink(missing_ok=True)
-        return True
-
-
-def _state_pid(directory: Path) -> int:
-    try:
-        return int(json.loads((directory / "engine.json").read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0

@@ -31,6 +31,7 @@ INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what msgpack can carry
 MAX_TEXT = 4096  # characters, for every short text field
 MAX_EVENT_ID = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TS_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the last datetime can hold
 
 REQUIRED = ("session_id", "timestamp", "action_type", "action_target", "risk_level", "approval")
 OPTIONAL_TEXT = (
@@ -131,6 +132,8 @@ def parse_timestamp(value: Any) -> int:
     us = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     if us < 0:
         raise InvalidEvent("timestamp: before 1970-01-01T00:00:00Z")
+    if us > MAX_TS_US:
+        raise InvalidEvent("timestamp: after 9999-12-31T23:59:59.999999Z")
     return us
 
 

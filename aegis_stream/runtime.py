@@ -18,7 +18,8 @@ import uvicorn
 
 from aegis_stream.api import create_app
 from aegis_stream.bundled import DEMO_SAMPLE, data_file, resolve_policy
-from aegis_stream.engine import EmbeddedEngine, ensure_engine, release_engine, running_engine_url
+from aegis_stream.engine import EmbeddedEngine, running_engine_url
+from aegis_stream.engine_users import attach_engine
 from aegis_stream.errors import ConfigError, StoreError
 from aegis_stream.importers import Rejected, read_events
 from aegis_stream.keys import Keys
@@ -30,6 +31,7 @@ from aegis_stream.worker import Worker
 
 log = logging.getLogger(__name__)
 DEMO_SPREAD_US = 7 * 24 * 3600 * 1_000_000
+MARKER_TTL_S = 15
 
 
 def redact_url(url: str) -> str:
@@ -69,13 +71,17 @@ def store(settings: Settings, *, ephemeral: bool = False, start: bool = True) ->
         yield settings.with_overrides(redis_url=url)
         return
     try:
-        url, owned = ensure_engine(settings.data_dir)
+        attachment = attach_engine(settings.data_dir)
     except OSError as e:
         raise StoreError(f"cannot use AEGIS_DATA_DIR {settings.data_dir}: {e.strerror or e}") from e
     try:
-        yield settings.with_overrides(redis_url=url)
+        yield settings.with_overrides(redis_url=attachment.url)
     finally:
-        release_engine(settings.data_dir, url, owned)
+        attachment.release()
+
+
+class ListenError(ConfigError):
+    """The API's address cannot be bound (busy port, bad host)."""
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -87,7 +93,7 @@ def listen_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
+        raise ListenError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
     sock.set_inheritable(True)
     return sock
 
@@ -107,8 +113,11 @@ class _Server(uvicorn.Server):
         yield
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _on_signals(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop)
 
 
@@ -180,9 +189,8 @@ def _server(settings: Settings, policy: Policy | None) -> _Server:
     return _Server(config)
 
 
-async def run_api(settings: Settings, *, announce: TextIO | None = None) -> None:
-    """Serve the API until SIGINT/SIGTERM."""
-    sock = listen_socket(settings.host, settings.port)
+async def run_api(settings: Settings, sock: socket.socket, *, announce: TextIO | None = None) -> None:
+    """Serve the API on the bound ``sock`` until SIGINT/SIGTERM/SIGHUP."""
     server = _server(settings, None)
 
     def stop() -> None:
@@ -193,11 +201,12 @@ async def run_api(settings: Settings, *, announce: TextIO | None = None) -> None
     await server.serve(sockets=[sock])
 
 
-async def run_up(settings: Settings, *, demo: bool, announce: TextIO | None = None) -> None:
-    """The projector and the API in one process; Ctrl-C stops both cleanly."""
+async def run_up(
+    settings: Settings, sock: socket.socket, *, demo: bool, announce: TextIO | None = None
+) -> None:
+    """The projector and the API (on the bound ``sock``) in one process; Ctrl-C stops both cleanly."""
     assert settings.redis_url is not None
     announce = announce or sys.stdout
-    sock = listen_socket(settings.host, settings.port)  # before any work: a busy port fails at once
     policy = resolve_policy(settings.policy_path)
     if demo:
         policy = policy or resolve_policy("airline")
@@ -222,8 +231,16 @@ async def run_up(settings: Settings, *, demo: bool, announce: TextIO | None = No
         await server.serve(sockets=[sock])
     finally:
         worker.stop()
-        await worker_task
-        await client.aclose()
+        try:
+            await worker_task
+        finally:
+            await client.aclose()
+
+
+async def _keep_marker(client: Any, marker: str) -> None:
+    while True:
+        await asyncio.sleep(MARKER_TTL_S / 3)
+        await client.expire(marker, MARKER_TTL_S)
 
 
 async def _import_demo(settings: Settings, announce: TextIO) -> None:
@@ -235,15 +252,18 @@ async def _import_demo(settings: Settings, announce: TextIO) -> None:
         if await client.get(marker) == b"done":
             print("aegis-stream: demo sample already imported, not importing it again", file=announce)
             return
-        # "importing" expires, so an import killed outright does not block the demo forever.
-        if not await client.set(marker, "importing", nx=True, ex=600):
+        # "importing" expires unless renewed, so an import killed outright blocks nobody for long
+        if not await client.set(marker, "importing", nx=True, ex=MARKER_TTL_S):
             print("aegis-stream: another process is importing the demo sample", file=announce)
             return
+        renew = asyncio.create_task(_keep_marker(client, marker))
         try:
             imported, _ = await import_events(settings, data_file(DEMO_SAMPLE), spread_us=DEMO_SPREAD_US)
         except BaseException:
             await client.delete(marker)
             raise
+        finally:
+            renew.cancel()
         await client.set(marker, "done")
     finally:
         await client.aclose()

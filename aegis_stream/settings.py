@@ -98,7 +98,13 @@ class Settings:
             (self.claim_idle_ms >= 0, "AEGIS_CLAIM_IDLE_MS must not be negative"),
             (self.max_deliveries >= 1, "AEGIS_MAX_DELIVERIES must be at least 1"),
             (self.max_event_bytes >= 256, "AEGIS_MAX_EVENT_BYTES must be at least 256"),
-            (self.lease_ms >= 100, "AEGIS_LEASE_MS must be at least 100"),
+            (100 <= self.lease_ms <= 3_600_000, "AEGIS_LEASE_MS must be between 100 and 3600000"),
+            (self.block_ms <= 60_000, "AEGIS_BLOCK_MS must be at most 60000"),
+            (self.claim_idle_ms <= 86_400_000, "AEGIS_CLAIM_IDLE_MS must be at most 86400000"),
+            (self.max_deliveries <= 1000, "AEGIS_MAX_DELIVERIES must be at most 1000"),
+            (self.max_event_bytes <= 16 * 1024 * 1024, "AEGIS_MAX_EVENT_BYTES must be at most 16777216"),
+            (self.views_version <= 1_000_000, "AEGIS_VIEWS_VERSION must be at most 1000000"),
+            (_printable(self.data_dir), "AEGIS_DATA_DIR must not contain control characters"),
             (0 <= self.port <= 65535, "AEGIS_PORT must be between 0 and 65535"),
             (
                 bool(self.key_prefix) and "{" not in self.key_prefix and "}" not in self.key_prefix,
@@ -113,6 +119,11 @@ class Settings:
             raise ConfigError(
                 f"AEGIS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
             )
+        for var, token in (("AEGIS_API_TOKEN", self.api_token), ("AEGIS_INGEST_TOKEN", self.ingest_token)):
+            if token is not None and (token != token.strip() or not token or not _printable(token)):
+                raise ConfigError(
+                    f"{var} must be non-empty, without surrounding spaces or control characters"
+                )
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
@@ -124,6 +135,10 @@ class Settings:
 
         shown = ", ".join(f"{f.name}={show(f.name)}" for f in fields(self))
         return f"Settings({shown})"
+
+
+def _printable(text: str) -> bool:
+    return all(ch.isprintable() or ch == " " for ch in text)
 
 
 def _convert(var: str, raw: str, type_name: str) -> Any:

@@ -12,7 +12,7 @@ from typing import Any
 import msgpack
 
 from aegis_stream.errors import InvalidEvent
-from aegis_stream.events import SCHEMA_VERSION, AuditEvent, build_event
+from aegis_stream.events import MAX_TS_US, SCHEMA_VERSION, AuditEvent, build_event
 
 ENTRY_FIELD = b"e"
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -70,8 +70,8 @@ def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> AuditEvent:
     if version != SCHEMA_VERSION or isinstance(version, bool):
         raise InvalidEvent(f"wire: unsupported schema version {version!r}"[:200])
     ts_us = body.get("t")
-    if isinstance(ts_us, bool) or not isinstance(ts_us, int) or ts_us < 0:
-        raise InvalidEvent("timestamp: wire value must be non-negative epoch microseconds")
+    if type(ts_us) is not int or not 0 <= ts_us <= MAX_TS_US:
+        raise InvalidEvent("timestamp: wire value must be epoch microseconds from 1970 to 9999")
     raw: dict[str, Any] = {}
     for short, value in body.items():
         if short in ("v", "t"):

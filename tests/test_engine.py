@@ -16,7 +16,8 @@ import pytest
 import redis
 
 from aegis_stream import engine as engine_mod
-from aegis_stream.engine import EmbeddedEngine, ensure_engine, release_engine, running_engine_url
+from aegis_stream.engine import EmbeddedEngine, ensure_engine, running_engine_url
+from aegis_stream.engine_users import attach_engine, release_engine
 from aegis_stream.errors import StoreError
 
 pytestmark = pytest.mark.redis
@@ -202,3 +203,18 @@ def test_the_last_process_out_stops_the_engine(tmp_path: Path, track: Callable[.
     track(owned3)
     assert owned3 is not None and client(url3).get("k") == "v"
     assert release_engine(data, url3, owned3) is True
+
+
+def test_an_attached_process_counts_as_a_user_before_its_first_command(
+    tmp_path: Path, track: Callable[..., EmbeddedEngine]
+) -> None:
+    data = tmp_path / "attach"
+    first = attach_engine(data)
+    track(first.owned)
+    second = attach_engine(data)  # found the engine, has not sent anything of its own yet
+    assert second.url == first.url and second.owned is None
+    assert first.release() is False  # the second is still attached: the engine stays up
+    assert client(second.url).ping()
+    assert second.release() is True
+    assert running_engine_url(data) is None
+    assert second.release() is False  # idempotent

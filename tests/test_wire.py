@@ -51,8 +51,14 @@ def test_size_limit_on_both_sides() -> None:
         (msgpack.packb([1, 2]), "wire: expected a map, got list"),
         (msgpack.packb({"v": 99, "t": 0}), "wire: unsupported schema version 99"),
         (msgpack.packb({"t": 0}), "wire: unsupported schema version None"),
-        (msgpack.packb({"v": 1, "t": -5}), "timestamp: wire value must be non-negative epoch microseconds"),
-        (msgpack.packb({"v": 1, "t": "x"}), "timestamp: wire value must be non-negative epoch microseconds"),
+        (
+            msgpack.packb({"v": 1, "t": -5}),
+            "timestamp: wire value must be epoch microseconds from 1970 to 9999",
+        ),
+        (
+            msgpack.packb({"v": 1, "t": "x"}),
+            "timestamp: wire value must be epoch microseconds from 1970 to 9999",
+        ),
         (
             msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto", "zz": 1}),
             "wire: unknown key 'zz'",
@@ -82,3 +88,11 @@ def test_decode_redacts_what_a_raw_xadd_smuggled_in() -> None:
     event = decode(payload)
     assert event.action_params == {"token": "[REDACTED]"}
     assert event.risk_level == "LOW"
+
+
+def test_decode_rejects_a_timestamp_after_9999() -> None:
+    payload = msgpack.packb(
+        {"v": 1, "t": 253_402_300_800_000_000, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"}
+    )
+    with pytest.raises(InvalidEvent, match="from 1970 to 9999"):
+        decode(payload)

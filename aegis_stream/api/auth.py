@@ -28,10 +28,18 @@ def presented_token(headers: Headers) -> str | None:
 
 
 def token_matches(presented: str | None, expected: str) -> bool:
-    """Constant-time comparison of a presented token with the configured one."""
+    """Constant-time comparison of a presented token with the configured one.
+
+    Header values arrive as latin-1-decoded bytes; comparing those raw bytes
+    with the UTF-8 bytes of the setting lets non-ASCII tokens work.
+    """
     if presented is None:
         return False
-    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+    try:
+        raw = presented.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = presented.encode("utf-8")
+    return hmac.compare_digest(raw, expected.encode("utf-8"))
 
 
 class TokenAuth:

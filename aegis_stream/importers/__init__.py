@@ -27,6 +27,7 @@ from aegis_stream.importers._common import (
     PathLike,
     Record,
     Rejected,
+    check_regular_file,
     open_binary,
     read_head,
     respace,
@@ -65,7 +66,7 @@ def detect_format(path: PathLike) -> str:
     (an array of event objects too) is ``jsonl``, whose importer then says
     what is wrong. Gzip content is decompressed first. Only the first MiB is
     examined, unless the array's first element is larger. Raises
-    :class:`ImportFailed` if the file cannot be read.
+    :class:`ImportFailed` if the file cannot be read or is not a regular file.
     """
     if read_head(path).startswith(SQLITE_MAGIC):
         return "sqlite"
@@ -130,8 +131,11 @@ def read_events(
     record, so that it cannot fail a whole batch later; the check is made
     before any re-timing. Transcript event ids start with the file's name
     (:func:`id_prefix_for`). File-level problems raise :class:`ImportFailed`
-    when this is called (or, for a file broken half-way, while iterating).
+    when this is called (or, for a file broken half-way, while iterating);
+    anything but a regular file (a pipe, a device, a directory) is refused
+    before it is read, since detection and a spread read the input again.
     """
+    check_regular_file(path)
     if fmt is None:
         fmt = detect_format(path)
     if fmt not in FORMATS:

@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
@@ -28,6 +29,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 READ_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
 
 PathLike: TypeAlias = "str | os.PathLike[str]"
+# Why a pipe, device or directory is refused: detection and a spread's two
+# passes read the input more than once, which only a regular file allows.
+NOT_REGULAR = "not a regular file (a pipe, device or directory); save the input to a file and import that"
 # The reason when something past JSON parsing (the policy, redaction) hits the recursion limit.
 TOO_DEEP = "event: nested too deeply to be read"
 
@@ -47,8 +51,28 @@ class Rejected:
 Record: TypeAlias = "AuditEvent | Rejected"
 
 
+def check_regular_file(path: PathLike) -> None:
+    """Raise :class:`ImportFailed` unless ``path`` is (a link to) a regular file.
+
+    Checked with ``os.stat`` before anything is opened: reading a pipe would
+    consume it (and opening a FIFO without a writer would block), and the
+    importers read their input more than once.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        raise ImportFailed(f"{os.fspath(path)}: cannot read: {e.strerror or e}") from e
+    if not stat.S_ISREG(mode):
+        raise ImportFailed(f"{os.fspath(path)}: {NOT_REGULAR}")
+
+
 def read_head(path: PathLike, size: int = 16) -> bytes:
-    """Return the first ``size`` raw bytes of ``path``; :class:`ImportFailed` if unreadable."""
+    """Return the first ``size`` raw bytes of ``path``.
+
+    Raises :class:`ImportFailed` if it is unreadable or not a regular file
+    (:func:`check_regular_file`); every importer reads the head first.
+    """
+    check_regular_file(path)
     try:
         with open(path, "rb") as fh:
             return fh.read(size)
@@ -72,8 +96,8 @@ def open_binary(path: PathLike) -> Iterator[io.BufferedIOBase]:
         yield fh
 
 
-def json_value(text: str, where: str) -> Any:
-    """``json.loads(text)`` for one record; ``where`` names it in the reasons.
+def json_value(text: str, where: str | None) -> Any:
+    """``json.loads(text)`` for one record; ``where`` (if any) opens the reasons.
 
     A syntax error propagates as :class:`json.JSONDecodeError`, for the caller
     to word. What ``json.loads`` refuses without a syntax error becomes
@@ -81,14 +105,15 @@ def json_value(text: str, where: str) -> Any:
     (``sys.get_int_max_str_digits()``, a ``ValueError``) and nesting deeper
     than the interpreter's recursion limit (a ``RecursionError``).
     """
+    prefix = f"{where}: " if where else ""
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         raise
     except ValueError:
-        raise InvalidEvent(f"{where}: {too_many_digits()}") from None
+        raise InvalidEvent(f"{prefix}{too_many_digits()}") from None
     except RecursionError:
-        raise InvalidEvent(f"{where}: JSON nested too deeply to be read") from None
+        raise InvalidEvent(f"{prefix}JSON nested too deeply to be read") from None
 
 
 def too_many_digits() -> str:

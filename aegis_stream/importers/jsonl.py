@@ -7,6 +7,7 @@ and keep ``action_params``/``result_data`` as JSON text).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -32,10 +33,12 @@ from aegis_stream.importers._common import (
 if TYPE_CHECKING:
     from aegis_stream.policy import Policy
 
-MAX_LINE_BYTES = 1024 * 1024
+MAX_LINE_BYTES = 1024 * 1024  # a longer line (not counting its newline) is refused unread
+SKIP_BYTES = 64 * 1024  # the rest of a refused line is skipped this much at a time
 BOM = b"\xef\xbb\xbf"
+TOO_LONG = f"longer than {MAX_LINE_BYTES} bytes"
 ARRAY_FILE = (
-    "line: the file holds a JSON array, not JSON Lines: "
+    "the file holds a JSON array, not JSON Lines: "
     "JSONL needs one event object per line, not an array of events"
 )
 
@@ -54,7 +57,10 @@ def read_jsonl(
     """Stream the events of a JSON Lines file, one :class:`Rejected` per bad line.
 
     Blank lines are skipped and a UTF-8 byte order mark opening the file is
-    ignored; line numbers in rejections are 1-based. A missing
+    ignored; line numbers in rejections are 1-based. A line longer than
+    :data:`MAX_LINE_BYTES` is rejected without being held in memory. A file
+    whose first line is a JSON array (or opens one) gets a single rejection
+    saying so, and the rest of it is not read. A missing
     ``risk_level``/``approval`` is filled by ``policy`` (at the event's own
     time), and ``agent`` fills a missing ``agent_id``. With ``max_bytes``, an
     event whose wire encoding is larger is rejected. Raises
@@ -72,18 +78,53 @@ def _lines(
     first = True  # no non-blank line seen yet
     try:
         with open_binary(path) as fh:
-            for number, line in enumerate(fh, start=1):
-                if number == 1 and line.startswith(BOM):
-                    line = line[len(BOM) :]  # noqa: PLW2901
+            for number, line, whole in bounded_lines(fh):
+                where = f"line {number}"
+                if not whole:
+                    if first and line.lstrip().startswith(b"["):
+                        yield Rejected(where, ARRAY_FILE)
+                        return  # the whole file is one array: its other lines say nothing more
+                    first = False
+                    yield Rejected(where, TOO_LONG)
+                    continue
                 if not line.strip():
                     continue
-                record = _record(
-                    line, f"line {number}", first=first, policy=policy, agent=agent, max_bytes=max_bytes
-                )
+                record = _record(line, where, first=first, policy=policy, agent=agent, max_bytes=max_bytes)
                 first = False
                 yield record
+                if isinstance(record, Rejected) and record.reason == ARRAY_FILE:
+                    return
     except READ_ERRORS as e:
         raise ImportFailed(f"{os.fspath(path)}: read failed: {e}") from e
+
+
+def bounded_lines(fh: io.BufferedIOBase, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[int, bytes, bool]]:
+    """``(number, line, whole)`` for each line of ``fh``, holding at most about ``limit`` bytes.
+
+    Numbers are 1-based and a UTF-8 byte order mark opening the file is
+    dropped. A line of at most ``limit`` bytes (not counting its newline) comes
+    whole, with its newline, and ``whole`` true. A longer one is never held:
+    only its first bytes (more than ``limit``) come, with ``whole`` false, and
+    the rest of it is skipped :data:`SKIP_BYTES` at a time.
+    """
+    number = 0
+    while True:
+        number += 1
+        request = limit + 1 + (len(BOM) if number == 1 else 0)
+        line = fh.readline(request)
+        if not line:
+            return
+        ended = line.endswith(b"\n")
+        complete = ended or len(line) < request  # else cut at the request: longer still
+        if number == 1 and line.startswith(BOM):
+            line = line[len(BOM) :]
+        if complete and len(line) - ended <= limit:
+            yield number, line, True
+            continue
+        yield number, line, False
+        while not ended:
+            chunk = fh.readline(SKIP_BYTES)
+            ended = not chunk or chunk.endswith(b"\n")
 
 
 def _record(
@@ -95,15 +136,11 @@ def _record(
     agent: str | None,
     max_bytes: int | None,
 ) -> Record:
-    """One non-blank line as an event, or its rejection.
+    """One whole, non-blank line as an event, or its rejection.
 
     On the file's first non-blank line, a JSON array (or what starts like one
     and is not valid JSON) is reported as an array file given as JSONL.
     """
-    if len(line) > MAX_LINE_BYTES:
-        if first and line.lstrip().startswith(b"["):
-            return Rejected(where, ARRAY_FILE)
-        return Rejected(where, f"line: longer than {MAX_LINE_BYTES} bytes")
     try:
         return check_size(parse_line(line, policy=policy, agent=agent), max_bytes)
     except _ArrayLine as e:
@@ -133,11 +170,11 @@ def parse_line(line: bytes | str, *, policy: Policy | None = None, agent: str | 
     try:
         text = line.decode("utf-8") if isinstance(line, bytes) else line
     except UnicodeDecodeError:
-        raise InvalidEvent("line: not valid UTF-8") from None
+        raise InvalidEvent("not valid UTF-8") from None
     try:
-        raw = json_value(text, "line")
+        raw = json_value(text, None)
     except json.JSONDecodeError as e:
-        reason = f"line: not valid JSON ({e.msg} at column {e.colno})"
+        reason = f"not valid JSON ({e.msg} at column {e.colno})"
         if text.lstrip().startswith("["):
             raise _ArrayLine(reason) from None
         raise InvalidEvent(reason) from None

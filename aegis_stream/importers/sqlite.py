@@ -24,6 +24,7 @@ from aegis_stream.importers._common import (
     PathLike,
     Record,
     Rejected,
+    check_regular_file,
     check_size,
     fill_agent,
     json_value,
@@ -61,7 +62,11 @@ REQUIRED_COLUMNS = frozenset(
 
 
 def connect_readonly(path: PathLike) -> sqlite3.Connection:
-    """Open ``path`` read-only (``mode=ro`` URI); :class:`ImportFailed` if impossible."""
+    """Open ``path`` read-only (``mode=ro`` URI); :class:`ImportFailed` if impossible.
+
+    Only a regular file is opened (:func:`check_regular_file`).
+    """
+    check_regular_file(path)
     uri = Path(path).resolve().as_uri() + "?mode=ro"
     try:
         return sqlite3.connect(uri, uri=True)

@@ -263,6 +263,11 @@ class Worker:
                 active = False
                 await self._pause(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except Exception:  # e.g. OOM refusals, a corrupted checkpoint: log, back off, never die
+                log.exception("partition %d: projection failed, retrying in %.1fs", pp.p, backoff)
+                active = False
+                await self._pause(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
             now = self._clock()
             if now - last_report_ms >= PROGRESS_EVERY_MS and pp.applied_events != reported:
                 log.info("partition %d: %d events applied", pp.p, pp.applied_events)

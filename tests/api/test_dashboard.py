@@ -317,6 +317,15 @@ def test_dashboard_token(serve: Callable[..., TestClient]) -> None:
     assert client.get("/health").status_code == 200
 
 
+def test_non_ascii_token(serve: Callable[..., TestClient]) -> None:
+    client = serve([], now_ms=NOW_MS, api_token="pässwörd")
+    raw = "pässwörd".encode()  # a client sends the UTF-8 bytes
+    url = "/api/v1/dashboard/overview"
+    assert client.get(url, headers={"X-API-Key": raw}).status_code == 200
+    assert client.get(url, headers={"Authorization": b"Bearer " + raw}).status_code == 200
+    assert client.get(url, headers={"X-API-Key": "passwort"}).status_code == 401
+
+
 def test_store_down_gives_503_not_500(serve: Callable[..., TestClient]) -> None:
     client = serve([], now_ms=NOW_MS, redis_url="redis://127.0.0.1:1/0")
     response = client.get("/api/v1/dashboard/overview")

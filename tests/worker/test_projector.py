@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
+import pytest
 import redis
 import redis.asyncio as aredis
 
@@ -201,8 +202,9 @@ async def test_kill_9_mid_run_loses_nothing_and_counts_nothing_twice(
     assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
 
 
-async def test_sigterm_stops_the_worker_cleanly_and_frees_the_lease(
-    settings: Settings, keys: Keys, async_redis: aredis.Redis
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+async def test_a_stop_signal_stops_the_worker_cleanly_and_frees_the_lease(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis, sig: signal.Signals
 ) -> None:
     produce(settings, keys, generated(50))
     env = {**os.environ, "REDIS_URL": settings.redis_url or "", "AEGIS_KEY_PREFIX": settings.key_prefix}
@@ -220,7 +222,7 @@ async def test_sigterm_stops_the_worker_cleanly_and_frees_the_lease(
 
         await wait_for(drained, timeout=30)
         assert await async_redis.exists(keys.lease(0)) == 1
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=15)
     finally:
         if proc.poll() is None:
@@ -228,3 +230,28 @@ async def test_sigterm_stops_the_worker_cleanly_and_frees_the_lease(
     assert proc.returncode == 0, err
     assert "worker stopped after applying 50 events" in out
     assert await async_redis.exists(keys.lease(0)) == 0  # a standby can take over at once
+
+
+async def test_an_unexpected_error_is_logged_and_retried_not_fatal(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    produce(settings, keys, generated(5))
+    await async_redis.hset(keys.checkpoint(0), "id", "garbage")  # a corrupted checkpoint
+    worker = Worker(async_redis, settings)
+    task = asyncio.create_task(worker.run())
+    try:
+
+        async def logged() -> bool:
+            return any("projection failed" in r.getMessage() for r in caplog.records)
+
+        await wait_for(logged)
+        assert not task.done()
+        await async_redis.hdel(keys.checkpoint(0), "id")  # the operator repairs it
+
+        async def counted() -> bool:
+            return await async_redis.hget(keys.totals(0), "total") == b"5"
+
+        await wait_for(counted)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, timeout=10)
