@@ -101,65 +101,157 @@ def convert(
     (default ``agent``). Event ids are ``<id_prefix>-<task>-<trial>-<call key>``
     (``<id_prefix>-conversation<i>-<call key>`` without task and trial). With
     ``max_bytes``, a call whose event encodes larger is rejected.
+
+    A conversation of the wrong shape (see :func:`check_conversation`) is one
+    ``Rejected("conversation <i>", reason)``; a call that cannot become an
+    event is ``Rejected("conversation <i> call <key>", reason)``. Either way
+    the other conversations and calls go on.
     """
     count = len(conversations)
     for index, conversation in enumerate(conversations):
         start = now_us - (count - index) * conversation_gap_us
-        if not isinstance(conversation, Mapping):
-            yield Rejected(f"conversation {index}", "conversation: expected an object")
+        where = f"conversation {index}"
+        try:
+            messages = check_conversation(conversation)
+            calls = pair_calls(messages)
+            context = _Context(index, conversation, agent or DEFAULT_AGENT, id_prefix, policy)
+        except InvalidEvent as e:
+            yield Rejected(where, e.reason)
             continue
-        messages = conversation.get("traj", conversation.get("messages"))
-        if not isinstance(messages, list):
-            yield Rejected(f"conversation {index}", "conversation: no traj/messages list")
+        except (TypeError, AttributeError, KeyError) as e:  # a shape check_conversation missed
+            yield Rejected(where, f"cannot be read: {type(e).__name__}: {e}"[:200])
             continue
-        calls = pair_calls(messages)
         step = call_gap_us
         if calls and len(calls) * call_gap_us > conversation_gap_us:
             step = conversation_gap_us // len(calls)
-        context = _Context(index, conversation, agent or DEFAULT_AGENT, id_prefix, policy)
-        for number, (message, call, key, reply) in enumerate(calls):
-            record: Record
-            try:
-                record = check_size(
-                    context.event(message, call, key, reply, start + number * step), max_bytes
-                )
-            except InvalidEvent as e:
-                record = Rejected(f"conversation {index} call {key}", e.reason)
-            except RecursionError:  # e.g. the policy printing deeply nested arguments
-                record = Rejected(f"conversation {index} call {key}", TOO_DEEP)
-            yield record
+        for number, call in enumerate(calls):
+            yield _call_record(context, index, call, start + number * step, max_bytes)
 
 
-Call: TypeAlias = tuple[Mapping[str, Any], Any, str, Mapping[str, Any] | None]
+def _call_record(context: _Context, index: int, call: Call, ts_us: int, max_bytes: int | None) -> Record:
+    """One call of conversation ``index`` as an event, or its rejection."""
+    message, request, key, reply = call
+    where = f"conversation {index} call {key}"
+    try:
+        return check_size(context.event(message, request, key, reply, ts_us), max_bytes)
+    except InvalidEvent as e:
+        return Rejected(where, e.reason)
+    except RecursionError:  # e.g. the policy printing deeply nested arguments
+        return Rejected(where, TOO_DEEP)
+    except (TypeError, AttributeError, KeyError) as e:  # a shape the checks missed
+        return Rejected(where, f"tool call: cannot be read: {type(e).__name__}: {e}"[:200])
 
 
-def pair_calls(messages: list[Any]) -> list[Call]:
+def _kind(value: Any) -> str:
+    """The JSON name of ``value``'s type, for reasons."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def check_conversation(conversation: Any) -> list[Mapping[str, Any]]:
+    """The messages of one conversation, after checking its shape.
+
+    Raises :class:`InvalidEvent` saying precisely what is wrong (which message,
+    which field, what it holds) when the conversation is not an object, has
+    no ``traj``/``messages`` list, a ``task_id``/``trial`` that is neither a
+    string nor an integer, or a message that is not an object or whose
+    ``role``, ``content``, ``tool_calls`` (each call an object with an optional
+    string ``id``) or ``tool_call_id`` has the wrong type. What one call holds
+    (its function, name and arguments) is checked per call, when it becomes
+    an event.
+    """
+    if not isinstance(conversation, Mapping):
+        raise InvalidEvent(f"expected a conversation object, got {_kind(conversation)}")
+    name = "traj" if "traj" in conversation else "messages"
+    messages = conversation.get(name)
+    if messages is None:
+        raise InvalidEvent("no traj or messages list")
+    if not isinstance(messages, list):
+        raise InvalidEvent(f"{name}: expected an array of messages, got {_kind(messages)}")
+    for field in ("task_id", "trial"):
+        value = conversation.get(field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | str)):
+            raise InvalidEvent(f"{field}: expected a string or an integer, got {_kind(value)}")
+    for number, message in enumerate(messages):
+        _check_message(message, f"message {number}")
+    return messages
+
+
+def _check_message(message: Any, where: str) -> None:
+    if not isinstance(message, Mapping):
+        raise InvalidEvent(f"{where}: expected an object, got {_kind(message)}")
+    role = message.get("role")
+    if not isinstance(role, str):
+        raise InvalidEvent(f"{where}: role: expected a string, got {_kind(role)}")
+    _check_content(message.get("content"), f"{where}: content")
+    calls = message.get("tool_calls")
+    if calls is not None and not isinstance(calls, list):
+        raise InvalidEvent(f"{where}: tool_calls: expected an array, got {_kind(calls)}")
+    for number, call in enumerate(calls or []):
+        if not isinstance(call, Mapping):
+            raise InvalidEvent(f"{where}: tool call {number}: expected an object, got {_kind(call)}")
+        call_id = call.get("id")
+        if call_id is not None and not isinstance(call_id, str):
+            raise InvalidEvent(f"{where}: tool call {number}: id: expected a string, got {_kind(call_id)}")
+    reply_to = message.get("tool_call_id")
+    if reply_to is not None and not isinstance(reply_to, str):
+        raise InvalidEvent(f"{where}: tool_call_id: expected a string, got {_kind(reply_to)}")
+
+
+def _check_content(content: Any, where: str) -> None:
+    """Content is text, null, or a list of parts (objects; a ``text`` part holds a string)."""
+    if content is None or isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise InvalidEvent(f"{where}: expected a string, got {_kind(content)}")
+    for number, part in enumerate(content):
+        if not isinstance(part, Mapping):
+            raise InvalidEvent(f"{where}: part {number}: expected an object, got {_kind(part)}")
+        text = part.get("text")
+        if part.get("type") == "text" and not isinstance(text, str):
+            raise InvalidEvent(f"{where}: part {number}: text: expected a string, got {_kind(text)}")
+
+
+Call: TypeAlias = tuple[Mapping[str, Any], Mapping[str, Any], str, Mapping[str, Any] | None]
+
+
+def pair_calls(messages: list[Mapping[str, Any]]) -> list[Call]:
     """Every assistant tool call with its key and its reply message (or None), in order.
 
-    Replies are matched by ``tool_call_id`` to the earliest call still waiting
-    for one: tau-bench reuses a call id within a conversation (73 times in the
-    airline file), so a plain id lookup would pair calls with the wrong reply.
-    The key is the call id, suffixed ``-2``, ``-3``... on repeats (``callN``
-    by position when a call has no id), so that it is unique and stable.
+    ``messages`` must have passed :func:`check_conversation`. Replies are
+    matched by ``tool_call_id`` to the earliest call still waiting for one:
+    tau-bench reuses a call id within a conversation (73 times in the airline
+    file), so a plain id lookup would pair calls with the wrong reply. The key
+    is the call id, suffixed ``-2``, ``-3``... on repeats (``callN`` by
+    position when a call has no id), so that it is unique and stable.
     """
     calls: list[list[Any]] = []
     waiting: dict[str, deque[int]] = {}
     seen: dict[str, int] = {}
     for message in messages:
-        if not isinstance(message, Mapping):
-            continue
-        if message.get("role") == "assistant":
+        if message["role"] == "assistant":
             for call in message.get("tool_calls") or []:
-                call_id = call.get("id") if isinstance(call, Mapping) else None
-                if not isinstance(call_id, str) or not call_id:
+                call_id = call.get("id")
+                if not call_id:
                     call_id = f"call{len(calls)}"
                 seen[call_id] = seen.get(call_id, 0) + 1
                 key = call_id if seen[call_id] == 1 else f"{call_id}-{seen[call_id]}"
                 waiting.setdefault(call_id, deque()).append(len(calls))
                 calls.append([message, call, key, None])
-        elif message.get("role") == "tool":
+        elif message["role"] == "tool":
             reply_to = message.get("tool_call_id")
-            queue = waiting.get(reply_to) if isinstance(reply_to, str) else None
+            queue = waiting.get(reply_to) if reply_to else None
             if queue:
                 calls[queue.popleft()][3] = message
     return [(m, c, k, r) for m, c, k, r in calls]
@@ -188,16 +280,22 @@ class _Context:
     def event(
         self,
         message: Mapping[str, Any],
-        call: Any,
+        call: Mapping[str, Any],
         key: str,
         reply: Mapping[str, Any] | None,
         ts_us: int,
     ) -> AuditEvent:
-        function = call.get("function") if isinstance(call, Mapping) else None
-        name = function.get("name") if isinstance(function, Mapping) else None
-        if not isinstance(name, str) or not name:
+        function = call.get("function")
+        if function is None:
+            raise InvalidEvent("tool call: no function")
+        if not isinstance(function, Mapping):
+            raise InvalidEvent(f"tool call: function: expected an object, got {_kind(function)}")
+        name = function.get("name")
+        if name is not None and not isinstance(name, str):
+            raise InvalidEvent(f"tool call: function name: expected a string, got {_kind(name)}")
+        if not name:
             raise InvalidEvent("tool call: no function name")
-        params = parse_arguments(function.get("arguments") if isinstance(function, Mapping) else None)
+        params = parse_arguments(function.get("arguments"))
         target = pick_target(params)
         desc = _text(message.get("content"))[:MAX_DESC_CHARS]
         try:
@@ -224,7 +322,11 @@ class _Context:
 
 
 def parse_arguments(arguments: Any) -> dict[str, Any]:
-    """The call's arguments as an object (OpenAI sends a JSON string; a dict is accepted)."""
+    """The call's arguments as an object (OpenAI sends a JSON string; a dict is accepted).
+
+    Missing, null or empty arguments are ``{}``; anything else that is not a
+    string holding a JSON object (or an object) raises :class:`InvalidEvent`.
+    """
     if arguments is None or arguments == "":
         return {}
     if isinstance(arguments, str):
@@ -232,8 +334,11 @@ def parse_arguments(arguments: Any) -> dict[str, Any]:
             arguments = json_value(arguments, "arguments")
         except json.JSONDecodeError:
             raise InvalidEvent("arguments: not valid JSON") from None
+        if not isinstance(arguments, dict):
+            raise InvalidEvent(f"arguments: expected a JSON object, got {_kind(arguments)}")
+        return arguments
     if not isinstance(arguments, dict):
-        raise InvalidEvent(f"arguments: expected a JSON object, got {type(arguments).__name__}")
+        raise InvalidEvent(f"arguments: expected a string of JSON, got {_kind(arguments)}")
     return arguments
 
 
@@ -249,12 +354,17 @@ def pick_target(params: Mapping[str, Any]) -> str:
 
 
 def _text(content: Any) -> str:
-    """Message content as text (OpenAI may send a list of ``{"type": "text"}`` parts)."""
+    """Message content as text (OpenAI may send a list of ``{"type": "text"}`` parts).
+
+    Anything else (checked away by :func:`check_conversation`) is no text.
+    """
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         return "".join(
-            p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text"
+            text
+            for p in content
+            if isinstance(p, Mapping) and p.get("type") == "text" and isinstance(text := p.get("text"), str)
         )
     return ""
 

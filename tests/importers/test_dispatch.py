@@ -59,7 +59,7 @@ def test_detects_arrays_of_events_as_jsonl(tmp_path: Path) -> None:
     huge.write_text("[" + json.dumps(LINE)[:-1] + ', "chain_depth": ' + "9" * 5000 + "}]")
     assert detect_format(huge) == "jsonl"
     (got,) = read_events(huge, now_us=NOW_US)
-    assert got == Rejected("line 1", "line: a number has more than 4300 digits")
+    assert got == Rejected("line 1", "a number has more than 4300 digits")
     # Pretty-printed, and with a first element larger than the sample examined.
     pretty = tmp_path / "pretty.json"
     pretty.write_text(json.dumps([dict(LINE, action_desc="d" * 4000) for _ in range(300)], indent=2))
@@ -79,7 +79,7 @@ def test_detection_survives_deep_nesting(tmp_path: Path) -> None:
     deep.write_text("[" * 100_000 + "]" * 100_000)
     assert detect_format(deep) == "jsonl"
     (got,) = read_events(deep, now_us=NOW_US)
-    assert got == Rejected("line 1", "line: JSON nested too deeply to be read")
+    assert got == Rejected("line 1", "JSON nested too deeply to be read")
     # A deep first element larger than the sample: parsed whole, still no RecursionError.
     big = tmp_path / "deep.json.gz"
     padding = json.dumps({"pad": "p" * 1_100_000})

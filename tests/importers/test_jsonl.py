@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import tracemalloc
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 from aegis_stream.errors import ImportFailed
 from aegis_stream.events import REDACTED, AuditEvent, parse_timestamp
 from aegis_stream.importers import Rejected, read_events
-from aegis_stream.importers.jsonl import read_jsonl
+from aegis_stream.importers.jsonl import bounded_lines, read_jsonl
 from aegis_stream.policy import Decision, Policy
 from tests.importers.conftest import NOW_US, make_db, reference_row, write_lines
 
@@ -106,7 +108,7 @@ def test_invalid_utf8_line_is_rejected(tmp_path: Path) -> None:
     path.write_bytes(json.dumps(event()).encode() + b"\n\xff\xfe{}\n")
     got = records(path)
     assert isinstance(got[0], AuditEvent)
-    assert got[1] == Rejected("line 2", "line: not valid UTF-8")
+    assert got[1] == Rejected("line 2", "not valid UTF-8")
 
 
 def test_secret_params_are_redacted(tmp_path: Path) -> None:
@@ -213,9 +215,9 @@ def test_huge_number_and_deep_nesting_are_rejected_per_line(tmp_path: Path) -> N
     assert [r.session_id for r in got if isinstance(r, AuditEvent)] == ["ok-1", "ok-2"]
     rejected = {r.location: r.reason for r in got if isinstance(r, Rejected)}
     assert list(rejected) == ["line 2", "line 3", "line 4", "line 5", "line 6", "line 7"]
-    assert rejected["line 2"] == "line: a number has more than 4300 digits"
-    assert rejected["line 3"] == "line: JSON nested too deeply to be read"
-    assert rejected["line 4"] == "line: JSON nested too deeply to be read"
+    assert rejected["line 2"] == "a number has more than 4300 digits"
+    assert rejected["line 3"] == "JSON nested too deeply to be read"
+    assert rejected["line 4"] == "JSON nested too deeply to be read"
     assert rejected["line 5"].startswith("action_params")  # worded by event validation
     assert rejected["line 6"] == "action_params: JSON nested too deeply to be read"
     assert rejected["line 7"] == "result_data: a number has more than 4300 digits"
@@ -254,6 +256,12 @@ def test_leading_utf8_bom_is_ignored(tmp_path: Path) -> None:
 
 
 ARRAY_HINT = "the file holds a JSON array"
+# The exact reasons, written out: none repeats the location ("line N") it follows.
+ARRAY_FILE_REASON = (
+    "the file holds a JSON array, not JSON Lines: "
+    "JSONL needs one event object per line, not an array of events"
+)
+TOO_LONG_REASON = "longer than 1048576 bytes"
 
 
 def test_json_array_file_is_explained(tmp_path: Path) -> None:
@@ -266,11 +274,8 @@ def test_json_array_file_is_explained(tmp_path: Path) -> None:
     # Pretty-printed: line 1 is "[" alone, after a BOM and a blank line.
     pretty = tmp_path / "pretty.json"
     pretty.write_bytes(b"\xef\xbb\xbf\n" + json.dumps([event()], indent=2).encode())
-    got_pretty = records(pretty)
-    assert all(isinstance(r, Rejected) for r in got_pretty)
-    first = got_pretty[0]
-    assert isinstance(first, Rejected) and first.location == "line 2" and ARRAY_HINT in first.reason
-    assert all(ARRAY_HINT not in r.reason for r in got_pretty[1:] if isinstance(r, Rejected))
+    # Reported once: the rest of the file is not read.
+    assert records(pretty) == [Rejected("line 2", ARRAY_FILE_REASON)]
 
     # Too long for one line: the hint still wins over the length.
     big = tmp_path / "big.jsonl"
@@ -287,7 +292,7 @@ def test_array_on_a_later_line_is_not_called_an_array_file(tmp_path: Path) -> No
     second, third = got[1], got[2]
     assert isinstance(second, Rejected) and isinstance(third, Rejected)
     assert second.reason.startswith("event: expected an object") and ARRAY_HINT not in second.reason
-    assert third.reason.startswith("line: not valid JSON")
+    assert third.reason.startswith("not valid JSON (")
 
 
 class DeepPolicy:
@@ -304,3 +309,126 @@ def test_recursion_past_parsing_is_one_rejection(tmp_path: Path, policy: Policy)
     got = records(path, policy=DeepPolicy())
     assert got[0] == Rejected("line 1", "event: nested too deeply to be read")
     assert isinstance(got[1], AuditEvent) and got[1].session_id == "rated"
+
+
+def test_line_reasons_do_not_repeat_the_location(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(
+        b"\n".join(
+            [
+                json.dumps(event()).encode(),  # line 1
+                b"{not json",  # line 2
+                b"\xff{}",  # line 3
+                b'{"a": ' + b"9" * 5000 + b"}",  # line 4
+                b"[" * 100_000 + b"]" * 100_000,  # line 5
+                b" " * (1024 * 1024 + 1),  # line 6
+                b"[1]",  # line 7
+            ]
+        )
+        + b"\n"
+    )
+    got = records(path)
+    assert isinstance(got[0], AuditEvent)
+    assert got[1:] == [
+        Rejected("line 2", "not valid JSON (Expecting property name enclosed in double quotes at column 2)"),
+        Rejected("line 3", "not valid UTF-8"),
+        Rejected("line 4", "a number has more than 4300 digits"),
+        Rejected("line 5", "JSON nested too deeply to be read"),
+        Rejected("line 6", "longer than 1048576 bytes"),
+        Rejected(
+            "line 7", "event: expected an object, got a JSON array (JSONL needs one event object per line)"
+        ),
+    ]
+
+
+def test_pretty_printed_array_file_is_one_rejection(tmp_path: Path) -> None:
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps([event(), event(session_id="s-2"), event(session_id="s-3")], indent=2))
+    assert len(pretty.read_text().splitlines()) == 44  # 14 lines per event, and the brackets
+    assert records(pretty) == [Rejected("line 1", ARRAY_FILE_REASON)]
+    # Also when spread, and gzip-compressed after a BOM and blank lines.
+    assert list(read_events(pretty, spread_us=10**9, now_us=NOW_US)) == [
+        Rejected("line 1", ARRAY_FILE_REASON)
+    ]
+    zipped = tmp_path / "pretty.json.gz"
+    zipped.write_bytes(gzip.compress(b"\xef\xbb\xbf\n\n" + pretty.read_bytes(), mtime=0))
+    assert records(zipped) == [Rejected("line 3", ARRAY_FILE_REASON)]
+
+
+def test_nothing_is_read_after_an_array_first_line(tmp_path: Path) -> None:
+    one_line = write_lines(tmp_path / "array.jsonl", [json.dumps([event()]), event(), "{not json"])
+    assert records(one_line) == [Rejected("line 1", ARRAY_FILE_REASON)]
+    broken = write_lines(tmp_path / "broken.jsonl", ["[{broken", event(), event()])
+    assert records(broken) == [Rejected("line 1", ARRAY_FILE_REASON)]
+    big = tmp_path / "big.jsonl"  # the first line is longer than the limit
+    big.write_text("[" + " " * (2 * 1024 * 1024) + "\n" + json.dumps(event()) + "\n")
+    assert records(big) == [Rejected("line 1", ARRAY_FILE_REASON)]
+
+
+def test_line_length_limit_boundary(tmp_path: Path) -> None:
+    text = json.dumps(event())
+    fits = text[:-1] + " " * (1024 * 1024 - len(text)) + "}"  # exactly 1 MiB, plus its newline
+    over = text[:-1] + " " * (1024 * 1024 + 1 - len(text)) + "}"
+    assert (len(fits), len(over)) == (1048576, 1048577)
+    path = write_lines(tmp_path / "edge.jsonl", [fits, over, fits])
+    got = records(path)
+    assert [type(r) for r in got] == [AuditEvent, Rejected, AuditEvent]
+    assert got[1] == Rejected("line 2", TOO_LONG_REASON)
+    # The last line of the file, without a newline; and the first, after a BOM.
+    last = tmp_path / "last.jsonl"
+    last.write_bytes(b"\xef\xbb\xbf" + fits.encode() + b"\n" + over.encode())
+    got_last = records(last)
+    assert isinstance(got_last[0], AuditEvent) and got_last[1:] == [Rejected("line 2", TOO_LONG_REASON)]
+    # A line of nothing but spaces is over-long too, not blank: it is not read to find out.
+    spaces = write_lines(tmp_path / "spaces.jsonl", [" " * (1024 * 1024 + 1), fits])
+    got_spaces = records(spaces)
+    assert got_spaces[0] == Rejected("line 1", TOO_LONG_REASON) and isinstance(got_spaces[1], AuditEvent)
+    first_over = tmp_path / "first.jsonl"
+    first_over.write_bytes(over.encode() + b"\n" + fits.encode())
+    got_first = records(first_over)
+    assert got_first[0] == Rejected("line 1", TOO_LONG_REASON) and isinstance(got_first[1], AuditEvent)
+
+
+def test_an_over_long_line_is_skipped_in_bounded_memory(tmp_path: Path) -> None:
+    line_bytes = 8 * 1024 * 1024
+    long_line = json.dumps(event(action_desc="d" * line_bytes))
+    data = json.dumps(event()) + "\n" + long_line + "\n" + json.dumps(event(session_id="after")) + "\n"
+    plain = tmp_path / "long.jsonl"
+    plain.write_text(data)
+    zipped = tmp_path / "long.jsonl.gz"  # a small file that inflates to a huge line, like a gzip bomb
+    zipped.write_bytes(gzip.compress(data.encode(), compresslevel=1, mtime=0))
+    del data, long_line
+    for path in (plain, zipped):
+        tracemalloc.start()
+        try:
+            got = records(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert [type(r) for r in got] == [AuditEvent, Rejected, AuditEvent], path
+        assert got[1] == Rejected("line 2", TOO_LONG_REASON)
+        assert isinstance(got[2], AuditEvent) and got[2].session_id == "after"
+        assert peak < 5 * 1024 * 1024, (path, peak)  # the line itself is 8 MiB
+
+
+def test_bounded_lines() -> None:
+    data = b"abc\nabcd\nabcde\n\nabcdefghijklmnop\nxy"
+    assert list(bounded_lines(io.BytesIO(data), limit=4)) == [
+        (1, b"abc\n", True),
+        (2, b"abcd\n", True),
+        (3, b"abcde", False),  # only the first limit + 1 bytes
+        (4, b"\n", True),
+        (5, b"abcde", False),
+        (6, b"xy", True),
+    ]
+    # A BOM opening the file is dropped and does not count.
+    assert list(bounded_lines(io.BytesIO(b"\xef\xbb\xbfabcd\nab"), limit=4)) == [
+        (1, b"abcd\n", True),
+        (2, b"ab", True),
+    ]
+    assert list(bounded_lines(io.BytesIO(b"abcdefg\nab\nabcde"), limit=4)) == [
+        (1, b"abcdefg\n", False),
+        (2, b"ab\n", True),
+        (3, b"abcde", False),
+    ]
+    assert list(bounded_lines(io.BytesIO(b""), limit=4)) == []

@@ -12,7 +12,7 @@ import pytest
 
 from aegis_stream.errors import ImportFailed
 from aegis_stream.events import AuditEvent
-from aegis_stream.importers import Rejected, detect_format, id_prefix_for, read_events
+from aegis_stream.importers import Rejected, detect_format, id_prefix_for, read_events, transcripts
 from aegis_stream.importers.transcripts import PREVIEW_CHARS
 from aegis_stream.policy import Policy
 from tests.importers.conftest import NOW_US, TAU_FILE
@@ -355,3 +355,188 @@ def test_recursion_in_the_policy_is_one_rejection(tmp_path: Path) -> None:
     path = write_conversations(tmp_path / "t.json", [conv])
     got = list(read_events(path, policy=DeepPolicy(), now_us=NOW_US))  # type: ignore[arg-type]
     assert got == [Rejected("conversation 0 call a", "event: nested too deeply to be read")]
+
+
+def assistant(*calls: Any, content: Any = None) -> dict[str, Any]:
+    return {"role": "assistant", "content": content, "tool_calls": list(calls)}
+
+
+def good(call_id: str) -> dict[str, Any]:
+    return {"messages": [assistant(call(call_id, "think", {})), reply(call_id, "ok")]}
+
+
+def import_between_good_ones(tmp_path: Path, policy: Policy, bad: Any) -> list[AuditEvent | Rejected]:
+    """Import ``[good, bad, good]``; check the good conversations' events; return the bad one's records."""
+    path = write_conversations(tmp_path / "t.json", [good("g0"), bad, good("g2")])
+    got = list(read_events(path, policy=policy, now_us=NOW_US))
+    first, last = got[0], got[-1]
+    assert isinstance(first, AuditEvent) and first.event_id == "t-conversation0-g0"
+    assert isinstance(last, AuditEvent) and last.event_id == "t-conversation2-g2"
+    return got[1:-1]
+
+
+MALFORMED_CONVERSATIONS: list[tuple[Any, str]] = [
+    (
+        {"messages": [assistant(call("c1", "think", {})), {"role": "assistant", "tool_calls": 5}]},
+        "message 1: tool_calls: expected an array, got a number",
+    ),
+    (
+        {"messages": [{"role": "assistant", "tool_calls": "abc"}]},
+        "message 0: tool_calls: expected an array, got a string",
+    ),
+    (
+        {"messages": [{"role": "assistant", "tool_calls": {"id": "c1"}}]},
+        "message 0: tool_calls: expected an array, got an object",
+    ),
+    ({"messages": "hello"}, "messages: expected an array of messages, got a string"),
+    ({"traj": {"role": "user"}}, "traj: expected an array of messages, got an object"),
+    ({"traj": None, "messages": []}, "no traj or messages list"),
+    ({"task_id": 1}, "no traj or messages list"),
+    ("nope", "expected a conversation object, got a string"),
+    ([{"role": "user"}], "expected a conversation object, got an array"),
+    ({"messages": [{"role": "user", "content": "hi"}, 3]}, "message 1: expected an object, got a number"),
+    ({"messages": [None]}, "message 0: expected an object, got null"),
+    ({"messages": [{"content": "hi"}]}, "message 0: role: expected a string, got null"),
+    ({"messages": [{"role": ["user"]}]}, "message 0: role: expected a string, got an array"),
+    ({"messages": [{"role": "user", "content": 5}]}, "message 0: content: expected a string, got a number"),
+    (
+        {"messages": [assistant(call("c1", "think", {}), content={"text": "x"})]},
+        "message 0: content: expected a string, got an object",
+    ),
+    (
+        {
+            "messages": [
+                assistant(call("c1", "think", {})),
+                {"role": "tool", "tool_call_id": "c1", "content": True},
+            ]
+        },
+        "message 1: content: expected a string, got a boolean",
+    ),
+    (
+        {"messages": [{"role": "user", "content": ["hi"]}]},
+        "message 0: content: part 0: expected an object, got a string",
+    ),
+    (
+        {"messages": [assistant(call("c1", "think", {}), content=[{"type": "text", "text": 7}])]},
+        "message 0: content: part 0: text: expected a string, got a number",
+    ),
+    (
+        {"messages": [assistant(call("c1", "think", {}), "x")]},
+        "message 0: tool call 1: expected an object, got a string",
+    ),
+    (
+        {"messages": [assistant({"id": 5, "function": {"name": "think", "arguments": "{}"}})]},
+        "message 0: tool call 0: id: expected a string, got a number",
+    ),
+    (
+        {
+            "messages": [
+                {"role": "tool", "tool_call_id": "c1", "content": "ok"},
+                {"role": "tool", "tool_call_id": ["c1"]},
+            ]
+        },
+        "message 1: tool_call_id: expected a string, got an array",
+    ),
+    (
+        {"task_id": {"n": 1}, "trial": 0, "traj": []},
+        "task_id: expected a string or an integer, got an object",
+    ),
+    ({"task_id": 1, "trial": True, "traj": []}, "trial: expected a string or an integer, got a boolean"),
+    ({"task_id": 1, "trial": 0.5, "traj": []}, "trial: expected a string or an integer, got a number"),
+]
+
+
+@pytest.mark.parametrize(("bad", "reason"), MALFORMED_CONVERSATIONS)
+def test_a_malformed_conversation_is_one_rejection(
+    tmp_path: Path, policy: Policy, bad: Any, reason: str
+) -> None:
+    assert import_between_good_ones(tmp_path, policy, bad) == [Rejected("conversation 1", reason)]
+
+
+def test_the_reported_transcript_keeps_its_good_conversation(tmp_path: Path, policy: Policy) -> None:
+    conversations = [
+        {"messages": [assistant(call("c1", "get_user_details", {"user_id": "u1"})), reply("c1", "{}")]},
+        {"messages": [{"role": "assistant", "tool_calls": 5}]},
+    ]
+    path = write_conversations(tmp_path / "t.json", conversations)
+    got = list(read_events(path, policy=policy, now_us=NOW_US))
+    assert len(got) == 2
+    assert isinstance(got[0], AuditEvent) and got[0].action_target == "u1"
+    assert got[1] == Rejected("conversation 1", "message 0: tool_calls: expected an array, got a number")
+
+
+MALFORMED_CALLS: list[tuple[dict[str, Any], str]] = [
+    ({"id": "c1", "type": "function"}, "tool call: no function"),
+    ({"id": "c1", "function": "think"}, "tool call: function: expected an object, got a string"),
+    ({"id": "c1", "function": {"arguments": "{}"}}, "tool call: no function name"),
+    ({"id": "c1", "function": {"name": "", "arguments": "{}"}}, "tool call: no function name"),
+    (
+        {"id": "c1", "function": {"name": 5, "arguments": "{}"}},
+        "tool call: function name: expected a string, got a number",
+    ),
+    (
+        {"id": "c1", "function": {"name": "think", "arguments": 5}},
+        "arguments: expected a string of JSON, got a number",
+    ),
+    (
+        {"id": "c1", "function": {"name": "think", "arguments": ["a"]}},
+        "arguments: expected a string of JSON, got an array",
+    ),
+    (
+        {"id": "c1", "function": {"name": "think", "arguments": "[1]"}},
+        "arguments: expected a JSON object, got an array",
+    ),
+    (
+        {"id": "c1", "function": {"name": "think", "arguments": "null"}},
+        "arguments: expected a JSON object, got null",
+    ),
+]
+
+
+@pytest.mark.parametrize(("bad_call", "reason"), MALFORMED_CALLS)
+def test_a_malformed_call_is_one_rejection(
+    tmp_path: Path, policy: Policy, bad_call: dict[str, Any], reason: str
+) -> None:
+    # The conversation's other call still imports.
+    conversation = {"messages": [assistant(bad_call, call("c2", "think", {})), reply("c2", "ok")]}
+    got = import_between_good_ones(tmp_path, policy, conversation)
+    assert got[0] == Rejected("conversation 1 call c1", reason)
+    assert len(got) == 2 and isinstance(got[1], AuditEvent) and got[1].event_id == "t-conversation1-c2"
+
+
+def test_well_formed_variants_are_accepted(tmp_path: Path, policy: Policy) -> None:
+    conversation = {
+        "task_id": "t-9",
+        "trial": 3,
+        "messages": [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "image_url"}]},
+            assistant(
+                # No id, and the arguments an object rather than JSON text.
+                {"function": {"name": "get_user_details", "arguments": {"user_id": "u1"}}},
+                {"id": "", "function": {"name": "think"}},  # empty id, no arguments
+                content=[{"type": "text", "text": "Looking"}, {"type": "text", "text": " it up."}],
+            ),
+            {"role": "tool", "content": "unpaired"},  # no tool_call_id
+            {"role": "assistant", "content": "done", "tool_calls": None},
+        ],
+    }
+    path = write_conversations(tmp_path / "t.json", [conversation])
+    got = list(read_events(path, policy=policy, now_us=NOW_US))
+    assert [type(r) for r in got] == [AuditEvent, AuditEvent]
+    first, second = got
+    assert isinstance(first, AuditEvent) and isinstance(second, AuditEvent)
+    assert (first.event_id, first.action_params, first.action_desc) == (
+        "t-t-9-3-call0",
+        {"user_id": "u1"},
+        "Looking it up.",
+    )
+    assert (second.event_id, second.action_params, second.result_status) == ("t-t-9-3-call1", {}, None)
+
+
+def test_a_shape_the_checks_miss_is_still_one_rejection(
+    tmp_path: Path, policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the shape checks, pairing fails on tool_calls 5: the backstop turns that into a rejection.
+    monkeypatch.setattr(transcripts, "check_conversation", lambda conversation: conversation["messages"])
+    got = import_between_good_ones(tmp_path, policy, {"messages": [{"role": "assistant", "tool_calls": 5}]})
+    assert got == [Rejected("conversation 1", "cannot be read: TypeError: 'int' object is not iterable")]
