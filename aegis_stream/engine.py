@@ -299,12 +299,17 @@ def ensure_engine(data_dir: str | os.PathLike[str]) -> tuple[str, EmbeddedEngine
 
     When this call started the engine it returns ``(url, engine)`` and the caller must
     ``engine.stop()`` it. The directory lock makes check-and-start atomic across processes.
+    Processes that share an engine should use :func:`aegis_stream.engine_users.attach_engine`.
     """
     directory = Path(data_dir).absolute()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _dir_lock(directory):
-        url = _running_url(directory)
-        if url is not None:
-            return url, None
-        engine = EmbeddedEngine(directory)
-        return engine._start_locked(10.0), engine
+        return _find_or_start_locked(directory)
+
+
+def _find_or_start_locked(directory: Path) -> tuple[str, EmbeddedEngine | None]:
+    url = _running_url(directory)
+    if url is not None:
+        return url, None
+    engine = EmbeddedEngine(directory)
+    return engine._start_locked(10.0), engine

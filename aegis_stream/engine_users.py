@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from aegis_stream.engine import EmbeddedEngine, _dir_lock, _pid_alive, _running_url
+from aegis_stream.engine import EmbeddedEngine, _dir_lock, _find_or_start_locked, _pid_alive
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
@@ -40,7 +40,7 @@ class Attachment:
     """This process's use of an embedded engine: a held connection that counts as a user.
 
     The connection is opened while the directory lock is held, so between
-    finding the engine and using it, no other process's :func:`release_engine`
+    finding the engine and using it, no other process releasing it
     can mistake this process for gone.
     """
 
@@ -66,11 +66,7 @@ def attach_engine(data_dir: str | os.PathLike[str]) -> Attachment:
     directory = Path(data_dir).absolute()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _dir_lock(directory):
-        url = _running_url(directory)
-        owned = None
-        if url is None:
-            owned = EmbeddedEngine(directory)
-            url = owned._start_locked(10.0)
+        url, owned = _find_or_start_locked(directory)
         try:
             return Attachment(directory, url, owned)
         except BaseException:
@@ -79,21 +75,8 @@ def attach_engine(data_dir: str | os.PathLike[str]) -> Attachment:
             raise
 
 
-def release_engine(
-    data_dir: str | os.PathLike[str], url: str, owned: EmbeddedEngine | None, timeout: float = 10.0
-) -> bool:
-    """Last one out: stop the engine unless another process is still connected to it.
-
-    Every process that used an embedded engine calls this when it is done,
-    whether it started the engine (``owned``) or reused one, so the engine
-    stops with the last user instead of under the feet of the others.
-    Returns True when the engine was stopped.
-    """
-    with _dir_lock(Path(data_dir).absolute()):
-        return _release_locked(Path(data_dir).absolute(), url, owned, timeout)
-
-
 def _release_locked(directory: Path, url: str, owned: EmbeddedEngine | None, timeout: float = 10.0) -> bool:
+    """Last one out: stop the engine unless another connection remains (lock held)."""
     try:
         others = _other_clients(url)
     except (redis.RedisError, OSError):

@@ -17,7 +17,7 @@ import redis
 
 from aegis_stream import engine as engine_mod
 from aegis_stream.engine import EmbeddedEngine, ensure_engine, running_engine_url
-from aegis_stream.engine_users import attach_engine, release_engine
+from aegis_stream.engine_users import attach_engine
 from aegis_stream.errors import StoreError
 
 pytestmark = pytest.mark.redis
@@ -186,23 +186,24 @@ def test_server_dying_at_startup_reports_the_log(tmp_path: Path) -> None:
 
 def test_the_last_process_out_stops_the_engine(tmp_path: Path, track: Callable[..., EmbeddedEngine]) -> None:
     data = tmp_path / "shared"
-    url, owned = ensure_engine(data)
-    track(owned)
-    again, reused = ensure_engine(data)
-    assert (again, reused) == (url, None)
-    still_using = client(url)
+    starter = attach_engine(data)
+    track(starter.owned)
+    assert starter.owned is not None
+    still_using = client(starter.url)
     still_using.ping()
     # the starter leaves first while another process is connected: the engine keeps running
-    assert release_engine(data, url, owned) is False
-    assert still_using.set("k", "v") and running_engine_url(data) == url
+    assert starter.release() is False
+    assert still_using.set("k", "v") and running_engine_url(data) == starter.url
     still_using.close()
     # the last one out stops it, and the data survives the next start
-    assert release_engine(data, url, None) is True
+    last = attach_engine(data)
+    assert last.owned is None and last.url == starter.url
+    assert last.release() is True
     assert running_engine_url(data) is None
-    url3, owned3 = ensure_engine(data)
-    track(owned3)
-    assert owned3 is not None and client(url3).get("k") == "v"
-    assert release_engine(data, url3, owned3) is True
+    again = attach_engine(data)
+    track(again.owned)
+    assert again.owned is not None and client(again.url).get("k") == "v"
+    assert again.release() is True
 
 
 def test_an_attached_process_counts_as_a_user_before_its_first_command(
