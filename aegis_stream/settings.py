@@ -30,8 +30,13 @@ ENV_VARS: dict[str, str] = {
     "AEGIS_MAX_EVENT_BYTES": "max_event_bytes",
     "AEGIS_LEASE_MS": "lease_ms",
     "AEGIS_CONSUMER": "consumer",
+    "AEGIS_DEDUPE_WINDOW_MS": "dedupe_window_ms",
+    "AEGIS_MAX_FUTURE_SKEW_MS": "max_future_skew_ms",
+    "AEGIS_RETENTION_MS": "retention_ms",
+    "AEGIS_CLUSTER": "cluster",
     "AEGIS_LOG_LEVEL": "log_level",
 }
+_MONTH_MS = 30 * 86_400_000
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _SECRET_ATTRS = frozenset({"api_token", "ingest_token", "redis_url"})
@@ -65,6 +70,10 @@ class Settings:
     lease_ms: int = 10_000
     consumer: str | None = None
     log_level: str = "INFO"
+    dedupe_window_ms: int = 24 * 3_600_000
+    max_future_skew_ms: int = 5 * 60_000
+    retention_ms: int = 7 * 24 * 3_600_000
+    cluster: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +114,9 @@ class Settings:
             (self.max_event_bytes <= 16 * 1024 * 1024, "AEGIS_MAX_EVENT_BYTES must be at most 16777216"),
             (self.views_version <= 1_000_000, "AEGIS_VIEWS_VERSION must be at most 1000000"),
             (_printable(self.data_dir), "AEGIS_DATA_DIR must not contain control characters"),
+            (0 <= self.dedupe_window_ms <= _MONTH_MS, "AEGIS_DEDUPE_WINDOW_MS must be 0 to 2592000000"),
+            (0 < self.max_future_skew_ms <= _MONTH_MS, "AEGIS_MAX_FUTURE_SKEW_MS must be 1 to 2592000000"),
+            (0 <= self.retention_ms <= 120 * _MONTH_MS, "AEGIS_RETENTION_MS must be 0 to 311040000000"),
             (0 <= self.port <= 65535, "AEGIS_PORT must be between 0 and 65535"),
             (
                 bool(self.key_prefix) and "{" not in self.key_prefix and "}" not in self.key_prefix,
@@ -142,6 +154,13 @@ def _printable(text: str) -> bool:
 
 
 def _convert(var: str, raw: str, type_name: str) -> Any:
+    if type_name == "bool":
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{var} must be true or false, got {raw!r}")
     if "int" in type_name:
         try:
             return int(raw.strip())
