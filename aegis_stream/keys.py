@@ -77,6 +77,10 @@ class Keys:
         """Hash ``value -> order key`` of the first event carrying that value."""
         return self._view(p, f"f:{dim}")
 
+    def dedupe(self, p: int) -> str:
+        """Sorted set ``event_id -> stream ms of first occurrence`` within the de-duplication window."""
+        return self._view(p, "dedupe")
+
     def bucket(self, p: int, size_ms: int, start_ms: int) -> str:
         """Hash of counters for one timeline bucket."""
         return self._view(p, f"tl:{size_ms}:{start_ms}")

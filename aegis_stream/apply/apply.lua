@@ -7,7 +7,9 @@
 -- ARGV[3] first id in batch  ARGV[4] last id in batch  ARGV[5] now (ms)
 -- ARGV[6] msgpack ops: {h = {ki, field, delta, ...}, n = {ki, field, value, ...},
 --                       x = {ki, at_ms, ...}, d = {id, reason, payload, ...},
---                       c = {events, dead, late}}
+--                       z = {ki, score, member, ...} (event ids seen), zt = {ki, floor},
+--                       t = minid (trim the stream below it, "" = keep),
+--                       c = {events, dead, late, duplicates}}
 -- ARGV[7..] ids to acknowledge
 --
 -- Returns {"ok", last} | {"stale", checkpoint} | {"lease", holder}.
@@ -57,11 +59,25 @@ for i = 1, #d, 3 do
     'id', d[i], 'reason', d[i + 1], 'payload', d[i + 2])
 end
 
-local c = ops['c'] or {0, 0, 0}
+local z = ops['z'] or {}
+for i = 1, #z, 3 do
+  redis.call('ZADD', KEYS[4 + z[i]], z[i + 1], z[i + 2])
+end
+local zt = ops['zt'] or {}
+if #zt == 2 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4 + zt[1]], '-inf', '(' .. zt[2])
+end
+-- Trim only below what this batch has applied (the caller passes min(last, now - retention)).
+if ops['t'] and ops['t'] ~= '' then
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', ops['t'])
+end
+
+local c = ops['c'] or {0, 0, 0, 0}
 redis.call('HSET', KEYS[2], 'id', ARGV[4], 'applied_ms', ARGV[5])
 redis.call('HINCRBY', KEYS[2], 'events', c[1])
 redis.call('HINCRBY', KEYS[2], 'dead', c[2])
 redis.call('HINCRBY', KEYS[2], 'late', c[3])
+redis.call('HINCRBY', KEYS[2], 'duplicates', c[4] or 0)
 -- acknowledge in chunks: unpack() of thousands of ids would overflow Lua's C stack
 for i = 7, #ARGV, 500 do
   redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))

@@ -16,20 +16,11 @@ from redis.asyncio import Redis
 
 from aegis_stream.buckets import BUCKET_SIZES, bucket_expiry
 from aegis_stream.keys import GROUP, Keys
-from aegis_stream.project import BatchDelta
+from aegis_stream.project.prepare import PreparedBatch
 
 APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
 _PERIOD_BY_SIZE = {p.size_ms: p for p in BUCKET_SIZES}
 _LONGEST = max(BUCKET_SIZES, key=lambda p: p.lookback_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """An entry that could not be decoded or validated."""
-
-    entry_id: str
-    reason: str
-    payload: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +47,14 @@ class _KeyTable:
 
 
 def build_ops(
-    keys: Keys, p: int, delta: BatchDelta, dead: list[DeadLetter], now_ms: int
+    keys: Keys, p: int, batch: PreparedBatch, now_ms: int, *, dedupe_floor_ms: int | None, trim_minid: str
 ) -> tuple[list[str], dict[str, Any]]:
-    """Translate a delta into the script's key list and ops map (pure; exposed for tests)."""
+    """Translate a prepared batch into the script's key list and ops map (pure; exposed for tests)."""
     table = _KeyTable()
     hincr: list[Any] = []
     hsetnx: list[Any] = []
     expire: list[Any] = []
+    delta = batch.delta
     totals = table(keys.totals(p))
     for name, n in delta.totals.items():
         hincr += [totals, name, n]
@@ -84,9 +76,26 @@ def build_ops(
         if name == "total":
             expire += [key, at]
     dead_ops: list[Any] = []
-    for letter in dead:
+    for letter in batch.dead:
         dead_ops += [letter.entry_id, letter.reason, letter.payload]
-    ops = {"h": hincr, "n": hsetnx, "x": expire, "d": dead_ops, "c": [delta.events, len(dead), late]}
+    seen: list[Any] = []
+    trim_seen: list[Any] = []
+    if batch.seen_ids or dedupe_floor_ms is not None:
+        ids_key = table(keys.dedupe(p))
+        for eid, at_ms in batch.seen_ids.items():
+            seen += [ids_key, at_ms, eid]
+        if dedupe_floor_ms is not None:
+            trim_seen = [ids_key, dedupe_floor_ms]
+    ops = {
+        "h": hincr,
+        "n": hsetnx,
+        "x": expire,
+        "d": dead_ops,
+        "z": seen,
+        "zt": trim_seen,
+        "t": trim_minid,
+        "c": [delta.events, len(batch.dead), late, batch.duplicates],
+    }
     return table.keys, ops
 
 
@@ -105,12 +114,15 @@ class Writer:
         first_id: str,
         last_id: str,
         ack_ids: list[str],
-        delta: BatchDelta,
-        dead: list[DeadLetter],
+        batch: PreparedBatch,
         now_ms: int,
+        dedupe_floor_ms: int | None = None,
+        trim_minid: str = "",
     ) -> ApplyResult:
         """Apply one batch of partition ``p`` whose entries span ``first_id..last_id``."""
-        view_keys, ops = build_ops(self._keys, p, delta, dead, now_ms)
+        view_keys, ops = build_ops(
+            self._keys, p, batch, now_ms, dedupe_floor_ms=dedupe_floor_ms, trim_minid=trim_minid
+        )
         script_keys = [
             self._keys.stream(p),
             self._keys.checkpoint(p),

@@ -21,13 +21,12 @@ from typing import Any
 import redis
 from redis.asyncio import Redis
 
-from aegis_stream.apply import DeadLetter, Writer
-from aegis_stream.errors import InvalidEvent
+from aegis_stream.apply import Writer
 from aegis_stream.keys import GROUP, Keys
-from aegis_stream.project import BatchDelta
+from aegis_stream.project.prepare import DeadLetter, PreparedBatch, decode_entries, entry_ms, fold
 from aegis_stream.settings import Settings
 from aegis_stream.store import TRANSIENT_ERRORS
-from aegis_stream.wire import ENTRY_FIELD, decode_entry
+from aegis_stream.wire import ENTRY_FIELD
 from aegis_stream.worker.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -104,7 +103,12 @@ class PartitionProjector:
         return len(entries)
 
     async def recover(self) -> int:
-        """Re-process every pending entry of the group (any consumer), oldest first."""
+        """Re-process every pending entry of the group (any consumer), oldest first.
+
+        Entries delivered before without being applied are re-applied one at a
+        time, so that one entry that kills the process (a poison entry) cannot
+        take the others down with it; past ``max_deliveries`` it is dead-lettered.
+        """
         handled = 0
         cursor = "0-0"
         while True:
@@ -118,16 +122,34 @@ class PartitionProjector:
                 count=self._settings.batch_size,
             )
             cursor = _sid(reply[0])
-            entries = [(_sid(i), f) for i, f in reply[1]]
+            entries: list[Entry] = [(_sid(i), f) for i, f in reply[1]]
             # reply[2] (Redis 7) lists pending ids whose entries were deleted;
             # XAUTOCLAIM already dropped them from the pending list.
-            await self.process(entries)
+            deliveries = await self._deliveries(entries)
+            if any(n > 1 for n in deliveries.values()):
+                for entry in entries:
+                    poisoned = deliveries.get(entry[0], 1) > self._settings.max_deliveries
+                    await self.process([entry], poison=deliveries if poisoned else None)
+            else:
+                await self.process(entries)
             handled += len(entries)
             if cursor == "0-0":
                 return handled
 
-    async def process(self, entries: list[Entry]) -> None:
-        """Apply a batch exactly once: skip what the checkpoint covers, fence the rest."""
+    async def _deliveries(self, entries: list[Entry]) -> dict[str, int]:
+        """How many times each pending entry has been delivered (one XPENDING per page)."""
+        if not entries:
+            return {}
+        rows: Any = await self._redis.xpending_range(
+            self._keys.stream(self.p), GROUP, min=entries[0][0], max=entries[-1][0], count=len(entries) * 2
+        )
+        return {_sid(r["message_id"]): int(r["times_delivered"]) for r in rows}
+
+    async def process(self, entries: list[Entry], *, poison: dict[str, int] | None = None) -> None:
+        """Apply a batch exactly once: skip what the checkpoint covers, fence the rest.
+
+        Entries named in ``poison`` (id -> deliveries) are dead-lettered unread.
+        """
         if not entries:
             return
         entries.sort(key=lambda e: id_key(e[0]))
@@ -141,39 +163,55 @@ class PartitionProjector:
                     await self._redis.xack(self._keys.stream(self.p), GROUP, *done)
             if not entries:
                 return
-            delta, dead = self._fold(entries)
+            now = self._clock()
+            batch = await self._prepare(entries, now, poison or {})
+            window = self._settings.dedupe_window_ms
             result = await self._writer.apply(
                 self.p,
                 token=self.lease.token,
                 first_id=entries[0][0],
                 last_id=entries[-1][0],
                 ack_ids=[i for i, _ in entries],
-                delta=delta,
-                dead=dead,
-                now_ms=self._clock(),
+                batch=batch,
+                now_ms=now,
+                dedupe_floor_ms=entry_ms(entries[0][0]) - window if window else None,
+                trim_minid=self._trim_minid(entries[-1][0], now),
             )
             if result.status == "ok":
-                self.applied_events += delta.events
+                self.applied_events += batch.delta.events
                 return
             if result.status == "lease":
                 raise LeaseLost(result.checkpoint)
             checkpoint = result.checkpoint  # stale: someone advanced it; re-filter
         raise RuntimeError("checkpoint kept moving under a lease holder")
 
-    def _fold(self, entries: list[Entry]) -> tuple[BatchDelta, list[DeadLetter]]:
-        delta = BatchDelta()
-        dead: list[DeadLetter] = []
+    async def _prepare(self, entries: list[Entry], now_ms: int, poison: dict[str, int]) -> PreparedBatch:
+        settings = self._settings
+        readable = [e for e in entries if e[0] not in poison]
+        events, dead = decode_entries(
+            readable,
+            max_bytes=settings.max_event_bytes,
+            now_ms=now_ms,
+            max_future_skew_ms=settings.max_future_skew_ms,
+        )
         for entry_id, fields in entries:
-            if fields is None:  # deleted between read and claim
-                continue
-            try:
-                delta.add(entry_id, decode_entry(fields, self._settings.max_event_bytes))
-            except InvalidEvent as e:
-                dead.append(DeadLetter(entry_id, e.reason, fields.get(ENTRY_FIELD, b"")))
-            except Exception as e:  # a projection bug must not stall the partition
-                log.exception("projection failed for entry %s", entry_id)
-                dead.append(DeadLetter(entry_id, f"projection failed: {type(e).__name__}", b""))
-        return delta, dead
+            if entry_id in poison:
+                reason = f"poison: delivered {poison[entry_id]} times without being applied"
+                dead.append(DeadLetter(entry_id, reason, (fields or {}).get(ENTRY_FIELD, b"")))
+        ids = list({e.event_id for _, e in events if e.event_id})
+        known: dict[str, int] = {}
+        if ids and settings.dedupe_window_ms:
+            scores = await self._redis.zmscore(self._keys.dedupe(self.p), ids)
+            known = {eid: int(score) for eid, score in zip(ids, scores, strict=True) if score is not None}
+        return fold(events, dead, known_ids=known, dedupe_window_ms=settings.dedupe_window_ms)
+
+    def _trim_minid(self, last_id: str, now_ms: int) -> str:
+        """Trim below both the retention horizon and what this partition has applied."""
+        retention = self._settings.retention_ms
+        if not retention:
+            return ""
+        floor = min(entry_ms(last_id), now_ms - retention)
+        return f"{floor}-0" if floor > 0 else ""
 
     async def _keep_lease(self) -> None:
         now = self._clock()

@@ -12,6 +12,7 @@ from aegis_stream.apply.writer import build_ops
 from aegis_stream.events import parse_event
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project import aggregate
+from aegis_stream.project.prepare import PreparedBatch
 from tests.conftest import event_dict
 
 H = 3_600_000
@@ -34,7 +35,7 @@ async def test_apply_counts_acks_and_advances(async_redis: aredis.Redis, keys: K
     delta = aggregate(zip(ids, events, strict=True))
     writer = Writer(async_redis, keys)
     result = await writer.apply(
-        0, token="", first_id=ids[0], last_id=ids[-1], ack_ids=ids, delta=delta, dead=[], now_ms=NOON_MS
+        0, token="", first_id=ids[0], last_id=ids[-1], ack_ids=ids, batch=PreparedBatch(delta), now_ms=NOON_MS
     )
     assert (result.status, result.checkpoint) == ("ok", ids[-1])
     assert await async_redis.hgetall(keys.counts(0, "risk")) == {b"HIGH": b"2", b"LOW": b"1"}
@@ -60,7 +61,7 @@ async def test_fence_refuses_a_batch_at_or_below_the_checkpoint(
     ids = await _setup(async_redis, keys, 2)
     delta = aggregate([(ids[0], parse_event(event_dict())), (ids[1], parse_event(event_dict()))])
     writer = Writer(async_redis, keys)
-    args = {"token": "", "first_id": ids[0], "last_id": ids[1], "ack_ids": ids, "delta": delta, "dead": []}
+    args = {"token": "", "first_id": ids[0], "last_id": ids[1], "ack_ids": ids, "batch": PreparedBatch(delta)}
     assert (await writer.apply(0, **args, now_ms=NOON_MS)).status == "ok"
     again = await writer.apply(0, **args, now_ms=NOON_MS)
     assert (again.status, again.checkpoint) == ("stale", ids[1])
@@ -72,7 +73,13 @@ async def test_lease_token_must_match(async_redis: aredis.Redis, keys: Keys) -> 
     await async_redis.set(keys.lease(0), "someone-else")
     delta = aggregate([(ids[0], parse_event(event_dict()))])
     result = await Writer(async_redis, keys).apply(
-        0, token="me", first_id=ids[0], last_id=ids[0], ack_ids=ids, delta=delta, dead=[], now_ms=NOON_MS
+        0,
+        token="me",
+        first_id=ids[0],
+        last_id=ids[0],
+        ack_ids=ids,
+        batch=PreparedBatch(delta),
+        now_ms=NOON_MS,
     )
     assert (result.status, result.checkpoint) == ("lease", "someone-else")
     assert await async_redis.exists(keys.totals(0)) == 0
@@ -87,7 +94,13 @@ async def test_dead_letters_and_late_events(async_redis: aredis.Redis, keys: Key
     dead = [DeadLetter(ids[1], "approval: required field is missing", b"\x81")]
     now = NOON_MS + H
     result = await Writer(async_redis, keys).apply(
-        0, token="", first_id=ids[0], last_id=ids[2], ack_ids=ids, delta=delta, dead=dead, now_ms=now
+        0,
+        token="",
+        first_id=ids[0],
+        last_id=ids[2],
+        ack_ids=ids,
+        batch=PreparedBatch(delta, dead),
+        now_ms=now,
     )
     assert result.status == "ok"
     assert await async_redis.hget(keys.totals(0), "total") == b"2"  # the late one still counts
@@ -105,9 +118,9 @@ async def test_dead_letters_and_late_events(async_redis: aredis.Redis, keys: Key
 def test_build_ops_indexes_keys_once() -> None:
     keys = Keys("k")
     delta = aggregate([("1-0", parse_event(event_dict())), ("1-1", parse_event(event_dict()))])
-    view_keys, ops = build_ops(keys, 0, delta, [], NOON_MS)
+    view_keys, ops = build_ops(keys, 0, PreparedBatch(delta), NOON_MS, dedupe_floor_ms=None, trim_minid="")
     assert len(view_keys) == len(set(view_keys))
     assert view_keys[0] == "k:v1:{p0}:totals"
     assert all("{p0}" in k for k in view_keys)
-    assert ops["c"] == [2, 0, 0]
+    assert ops["c"] == [2, 0, 0, 0]
     assert ops["h"][:3] == [1, "total", 2]

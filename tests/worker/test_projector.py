@@ -255,3 +255,68 @@ async def test_an_unexpected_error_is_logged_and_retried_not_fatal(
     finally:
         worker.stop()
         await asyncio.wait_for(task, timeout=10)
+
+
+async def test_every_event_sent_twice_with_the_same_event_id_is_counted_once(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    events = [{**e, "event_id": f"evt-{i}"} for i, e in enumerate(generated(600))]
+    produce(settings, keys, events)
+    produce(settings, keys, events)  # the producer retried everything
+    small = settings.with_overrides(batch_size=50)  # duplicates span many batches
+    await Worker(async_redis, small).run(burst=True)
+    assert await read_views(async_redis, keys) == expected_views(events)
+    assert (await async_redis.hgetall(keys.checkpoint(0)))[b"duplicates"] == b"600"
+
+
+async def test_a_poison_entry_is_dead_lettered_after_max_deliveries_and_the_rest_applied(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    ids = produce(settings, keys, generated(5))
+    await async_redis.xgroup_create(keys.stream(0), GROUP, id="0")
+    await async_redis.xreadgroup(GROUP, "crashing-worker", {keys.stream(0): ">"})
+    # the third entry has already been delivered 9 times, each time killing its worker
+    await async_redis.execute_command(
+        "XCLAIM", keys.stream(0), GROUP, "crashing-worker", 0, ids[2], "RETRYCOUNT", 9
+    )
+    await Worker(async_redis, settings.with_overrides(max_deliveries=5)).run(burst=True)
+    assert await async_redis.hget(keys.totals(0), "total") == b"4"
+    letters = await async_redis.xrange(keys.dead(0))
+    assert [(f[b"id"].decode(), f[b"reason"].decode()) for _, f in letters] == [
+        (ids[2], "poison: delivered 10 times without being applied")
+    ]
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+
+
+async def test_an_event_too_far_in_the_future_is_dead_lettered(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    now_ms = 1_796_040_000_000  # 2026-11-30T12:00:00Z, the worker's injected clock
+    produce(
+        settings,
+        keys,
+        [event_dict(timestamp="2026-11-30T12:04:00Z"), event_dict(timestamp="2026-11-30T13:00:00Z")],
+    )
+    await Worker(async_redis, settings, clock=lambda: now_ms).run(burst=True)
+    assert await async_redis.hget(keys.totals(0), "total") == b"1"
+    letters = await async_redis.xrange(keys.dead(0))
+    assert [f[b"reason"].decode() for _, f in letters] == [
+        "timestamp: 2026-11-30T13:00:00+00:00 is more than 300000 ms after the projector's clock"
+    ]
+
+
+async def test_the_stream_is_trimmed_only_below_what_was_applied_and_retained(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    produce(settings, keys, generated(1000))
+    # retention 1 ms and a clock far ahead: everything applied is past retention
+    far = time.time_ns() // 1_000_000 + 3_600_000
+    await Worker(async_redis, settings.with_overrides(retention_ms=1), clock=lambda: far).run(burst=True)
+    assert await async_redis.hget(keys.totals(0), "total") == b"1000"
+    left = await async_redis.xlen(keys.stream(0))
+    assert left < 1000  # whole stream nodes were trimmed ('~' trims node by node)
+    # with retention 0 nothing is ever trimmed
+    produce(settings, keys, generated(300))
+    before = await async_redis.xlen(keys.stream(0))
+    await Worker(async_redis, settings.with_overrides(retention_ms=0), clock=lambda: far).run(burst=True)
+    assert await async_redis.xlen(keys.stream(0)) == before

@@ -1,0 +1,103 @@
+"""Preparing a batch of stream entries for the writer (pure: no Redis, no clock).
+
+Each entry is decoded and validated; an entry that cannot be becomes a dead
+letter with its reason, and so does an event dated too far in the future.
+An event whose ``event_id`` was already seen within the de-duplication window
+is a duplicate and only acknowledged. The rest are pre-aggregated.
+
+The window is measured between stream ids (the time each entry was appended),
+not against a wall clock, so replaying the same log (a rebuild) makes the
+same decisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from aegis_stream.errors import InvalidEvent
+from aegis_stream.events import AuditEvent
+from aegis_stream.project.batch import BatchDelta
+from aegis_stream.wire import ENTRY_FIELD, decode_entry
+
+Fields = dict[bytes, bytes] | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An entry that could not be decoded or validated, with the reason."""
+
+    entry_id: str
+    reason: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """Everything one apply call writes, apart from the checkpoint and the acks."""
+
+    delta: BatchDelta = field(default_factory=BatchDelta)
+    dead: list[DeadLetter] = field(default_factory=list)
+    # event_id -> stream ms of its first occurrence, for ids first seen in this batch
+    seen_ids: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+
+
+def entry_ms(entry_id: str) -> int:
+    """The millisecond part of a stream id."""
+    return int(entry_id.partition("-")[0])
+
+
+def decode_entries(
+    entries: list[tuple[str, Fields]], *, max_bytes: int, now_ms: int, max_future_skew_ms: int
+) -> tuple[list[tuple[str, AuditEvent]], list[DeadLetter]]:
+    """Decode entries in order; the invalid and the too-far-future ones become dead letters."""
+    events: list[tuple[str, AuditEvent]] = []
+    dead: list[DeadLetter] = []
+    horizon_us = (now_ms + max_future_skew_ms) * 1000
+    for entry_id, fields in entries:
+        if fields is None:  # deleted between read and claim: nothing left to count
+            continue
+        try:
+            event = decode_entry(fields, max_bytes)
+        except InvalidEvent as e:
+            dead.append(DeadLetter(entry_id, e.reason, fields.get(ENTRY_FIELD, b"")))
+            continue
+        if event.ts_us > horizon_us:
+            reason = (
+                f"timestamp: {event.timestamp} is more than {max_future_skew_ms} ms "
+                f"after the projector's clock"
+            )
+            dead.append(DeadLetter(entry_id, reason, fields.get(ENTRY_FIELD, b"")))
+            continue
+        events.append((entry_id, event))
+    return events, dead
+
+
+def fold(
+    events: list[tuple[str, AuditEvent]],
+    dead: list[DeadLetter],
+    *,
+    known_ids: Mapping[str, int],
+    dedupe_window_ms: int,
+) -> PreparedBatch:
+    """Pre-aggregate decoded events, dropping duplicates of ``event_id`` within the window.
+
+    ``known_ids`` maps event ids to the stream ms at which they were first
+    applied (from earlier batches).
+    """
+    batch = PreparedBatch(dead=list(dead))
+    for entry_id, event in events:
+        eid = event.event_id
+        if eid is not None and dedupe_window_ms > 0:
+            at = entry_ms(entry_id)
+            first = batch.seen_ids.get(eid, known_ids.get(eid))
+            if first is not None and at - first <= dedupe_window_ms:
+                batch.duplicates += 1
+                continue
+            batch.seen_ids[eid] = at
+        try:
+            batch.delta.add(entry_id, event)
+        except Exception as e:  # a projection bug must not stall the partition
+            batch.dead.append(DeadLetter(entry_id, f"projection failed: {type(e).__name__}", b""))
+    return batch

@@ -1,0 +1,88 @@
+"""Batch preparation: dead letters, future skew, de-duplication (pure, table-driven)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aegis_stream.events import parse_event
+from aegis_stream.project.prepare import decode_entries, fold
+from aegis_stream.wire import ENTRY_FIELD, encode
+from tests.conftest import event_dict
+
+NOW_MS = 1_796_040_000_000  # 2026-11-30T12:00:00Z
+MIN = 60_000
+
+
+def entry(entry_id: str, **overrides: Any) -> tuple[str, dict[bytes, bytes]]:
+    return entry_id, {ENTRY_FIELD: encode(parse_event(event_dict(**overrides)))}
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "dead"),
+    [
+        ("2026-11-30T12:00:00Z", False),
+        ("2026-11-30T12:05:00Z", False),  # exactly the allowed skew
+        ("2026-11-30T12:05:00.001Z", True),
+        ("2027-01-01T00:00:00Z", True),
+        ("2020-01-01T00:00:00Z", False),  # old events are late, not dead
+    ],
+)
+def test_future_skew(timestamp: str, dead: bool) -> None:
+    events, letters = decode_entries(
+        [entry("1-0", timestamp=timestamp)], max_bytes=65536, now_ms=NOW_MS, max_future_skew_ms=5 * MIN
+    )
+    assert (len(letters), len(events)) == ((1, 0) if dead else (0, 1))
+    if dead:
+        assert letters[0].reason == (
+            f"timestamp: {parse_event(event_dict(timestamp=timestamp)).timestamp} is more than 300000 ms "
+            "after the projector's clock"
+        )
+
+
+def test_undecodable_and_deleted_entries() -> None:
+    events, letters = decode_entries(
+        [("1-0", {ENTRY_FIELD: b"\xc1"}), ("1-1", None), entry("1-2")],
+        max_bytes=65536,
+        now_ms=NOW_MS,
+        max_future_skew_ms=MIN,
+    )
+    assert [i for i, _ in events] == ["1-2"]
+    assert [(d.entry_id, d.reason, d.payload) for d in letters] == [
+        ("1-0", "wire: not a msgpack document", b"\xc1")
+    ]
+
+
+def decoded(*pairs: tuple[str, str | None]) -> list[tuple[str, Any]]:
+    return [(i, parse_event(event_dict(event_id=eid))) for i, eid in pairs]
+
+
+@pytest.mark.parametrize(
+    ("pairs", "known", "window", "counted", "duplicates", "seen"),
+    [
+        # a retry inside one batch
+        ([("1000-0", "a"), ("1500-0", "a"), ("1600-0", "b")], {}, 10_000, 2, 1, {"a": 1000, "b": 1600}),
+        # exactly at the window's edge: still a duplicate; one ms past it: counted again
+        ([("1000-0", "a"), ("11000-0", "a"), ("21001-0", "a")], {}, 10_000, 2, 1, {"a": 21001}),
+        # seen in an earlier batch
+        ([("5000-0", "a")], {"a": 1000}, 10_000, 0, 1, {}),
+        ([("50000-0", "a")], {"a": 1000}, 10_000, 1, 0, {"a": 50000}),
+        # events without an id are never de-duplicated
+        ([("1-0", None), ("1-1", None)], {}, 10_000, 2, 0, {}),
+        # a window of 0 switches de-duplication off
+        ([("1000-0", "a"), ("1001-0", "a")], {"a": 999}, 0, 2, 0, {}),
+    ],
+)
+def test_dedupe(
+    pairs: list[tuple[str, str | None]],
+    known: dict[str, int],
+    window: int,
+    counted: int,
+    duplicates: int,
+    seen: dict[str, int],
+) -> None:
+    batch = fold(decoded(*pairs), [], known_ids=known, dedupe_window_ms=window)
+    assert batch.delta.events == counted
+    assert batch.duplicates == duplicates
+    assert batch.seen_ids == seen
