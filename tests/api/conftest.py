@@ -19,8 +19,8 @@ from aegis_stream.settings import Settings
 from aegis_stream.worker import Worker
 
 
-def load(settings: Settings, events: list[dict[str, Any]]) -> None:
-    """Produce ``events`` and drain them with a burst worker."""
+def load(settings: Settings, events: list[dict[str, Any]], now_ms: int | None = None) -> None:
+    """Produce ``events`` and drain them with a burst worker (whose clock is ``now_ms``, if given)."""
     assert settings.redis_url
     keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
     client = redis.Redis.from_url(settings.redis_url)
@@ -34,7 +34,8 @@ def load(settings: Settings, events: list[dict[str, Any]]) -> None:
         assert settings.redis_url
         r = aredis.Redis.from_url(settings.redis_url)
         try:
-            await Worker(r, settings).run(burst=True)
+            clock = {"clock": lambda: now_ms} if now_ms is not None else {}
+            await Worker(r, settings, **clock).run(burst=True)
         finally:
             await r.aclose()
 
@@ -55,7 +56,7 @@ def serve(settings: Settings) -> Iterator[Callable[..., TestClient]]:
     ) -> TestClient:
         configured = settings.with_overrides(**overrides) if overrides else settings
         if events:
-            load(configured, events)
+            load(configured, events, now_ms)
         clock = (lambda: now_ms) if now_ms is not None else None
         app = create_app(configured, policy=policy, **({"clock_ms": clock} if clock else {}))
         client = TestClient(app, raise_server_exceptions=False)
