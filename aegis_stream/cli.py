@@ -101,11 +101,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _print_status(rows: list[PartitionStatus], out: TextIO) -> None:
+    def age(ms: int | None) -> str:
+        if ms is None:
+            return "-"
+        if ms < 1000:
+            return f"{ms}ms"
+        if ms < 60_000:
+            return f"{ms / 1000:.1f}s"
+        minutes, seconds = divmod(ms // 1000, 60)
+        if minutes < 60:
+            return f"{minutes}m{seconds:02d}s"
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}h{minutes:02d}m"
+
     header = (
         "partition",
         "length",
         "pending",
         "lag",
+        "oldest pending",
         "applied",
         "dead",
         "late",
@@ -125,6 +139,7 @@ def _print_status(rows: list[PartitionStatus], out: TextIO) -> None:
                 str(s.length),
                 str(s.pending),
                 "-" if s.lag is None else str(s.lag),
+                age(s.oldest_pending_age_ms),
                 str(s.applied_events),
                 str(s.dead_letters),
                 str(s.late_events),

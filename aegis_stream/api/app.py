@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from aegis_stream.api.auth import TokenAuth
 from aegis_stream.api.dashboard import ROUTES
+from aegis_stream.api.metrics import ROUTE as METRICS_ROUTE
 from aegis_stream.api.state import AppState
 from aegis_stream.bundled import resolve_policy
 from aegis_stream.errors import ConfigError, StoreError
@@ -88,7 +89,7 @@ def create_app(
         finally:
             await client.aclose()
 
-    routes = [Route("/health", health), *ROUTES]
+    routes = [Route("/health", health), *ROUTES, METRICS_ROUTE]
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -7,6 +7,7 @@ deliberate differences (D1 every event counts, D2 whole buckets, D5
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,15 +109,18 @@ async def audit_stats(request: Request) -> JSONResponse:
 
 
 async def system_health(request: Request) -> JSONResponse:
-    """The reference's five keys, then pipeline health (D8)."""
+    """The reference's five keys, then pipeline health (D8): totals, then one object per partition."""
     state = _state(request)
     agg = await state.reader.aggregates(dims=())
-    partitions = await state.reader.pipeline_status()
+    partitions = await state.reader.pipeline_status(now_ms=state.clock_ms())
     pipeline: dict[str, Any] = {
-        "partitions": len(partitions),
         "stream_length": sum(s.length for s in partitions),
         "pending": sum(s.pending for s in partitions),
         "lag": sum(s.lag or 0 for s in partitions),
+        "oldest_pending_age_ms": max(
+            (s.oldest_pending_age_ms for s in partitions if s.oldest_pending_age_ms is not None),
+            default=None,
+        ),
         "dead_letters": sum(s.dead_letters for s in partitions),
         "late_events": sum(s.late_events for s in partitions),
         "last_applied": max(
@@ -127,6 +131,7 @@ async def system_health(request: Request) -> JSONResponse:
             ),
             default=None,
         ),
+        "partitions": [asdict(s) for s in partitions],
     }
     return JSONResponse(
         {

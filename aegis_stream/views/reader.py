@@ -59,12 +59,18 @@ class Aggregates:
 
 @dataclass(frozen=True, slots=True)
 class PartitionStatus:
-    """Pipeline health of one partition."""
+    """Pipeline health of one partition.
+
+    ``oldest_pending_age_ms`` is how long ago the oldest entry still pending
+    in the projector group (read but not acknowledged) was appended, measured
+    from its stream id; ``None`` when nothing is pending.
+    """
 
     partition: int
     length: int
     pending: int
     lag: int | None
+    oldest_pending_age_ms: int | None
     checkpoint: str | None
     applied_events: int
     last_applied_ms: int | None
@@ -125,30 +131,55 @@ class ViewReader:
                     merged[start][_s(k)] += _int(v)
         return [(start, dict(c)) for start, c in merged.items() if c.get("total", 0) > 0]
 
-    async def pipeline_status(self) -> list[PartitionStatus]:
-        """Length, pending, lag, checkpoint and dead letters of every partition."""
+    async def pipeline_status(self, now_ms: int | None = None) -> list[PartitionStatus]:
+        """Length, pending, lag, oldest pending age, checkpoint and counters of every partition.
+
+        One pipelined round trip of four commands per partition (``XLEN``, the
+        checkpoint ``HGETALL``, ``XINFO GROUPS``, the ``XPENDING`` summary),
+        plus ``TIME`` when ``now_ms`` is not given (ages are then measured
+        against the server's clock, the one that stamps stream ids). A
+        missing stream or group gives zeros and ``None``, never an error;
+        connection errors still raise.
+        """
         pipe = self._redis.pipeline(transaction=False)
         parts = list(self._keys.all_partitions())
         for p in parts:
-            pipe.xlen(self._keys.stream(p))
+            stream = self._keys.stream(p)
+            pipe.xlen(stream)
             pipe.hgetall(self._keys.checkpoint(p))
-            pipe.xinfo_groups(self._keys.stream(p))
+            pipe.xinfo_groups(stream)
+            pipe.xpending(stream, GROUP)
+        if now_ms is None:
+            pipe.time()
         replies = await pipe.execute(raise_on_error=False)
+        if now_ms is None:  # TIME answers (seconds, microseconds); unreadable: ages unknown
+            reply = replies[-1]
+            if isinstance(reply, tuple | list) and len(reply) == 2:
+                now_ms = int(reply[0]) * 1000 + int(reply[1]) // 1000
         out = []
         for i, p in enumerate(parts):
-            length, checkpoint, groups = replies[3 * i : 3 * i + 3]
+            length, checkpoint, groups, summary = replies[4 * i : 4 * i + 4]
             length = length if isinstance(length, int) else 0
             cp = {_s(k): _s(v) for k, v in checkpoint.items()} if isinstance(checkpoint, dict) else {}
             group: dict[Any, Any] = {}
             if isinstance(groups, list):
                 group = next((g for g in groups if _s(g.get("name", b"")) == GROUP), {})
             lag = group.get("lag")
+            pending = int(group.get("pending", 0) or 0)
+            oldest_age: int | None = None
+            if isinstance(summary, dict):
+                pending = int(summary.get("pending") or 0)
+                oldest = summary.get("min")
+                ms = _order(_s(oldest))[0] if pending and oldest is not None else _NEVER[0]
+                if now_ms is not None and ms != _NEVER[0]:
+                    oldest_age = max(0, now_ms - ms)  # a future id (clock skew) counts as 0
             out.append(
                 PartitionStatus(
                     partition=p,
                     length=length,
-                    pending=int(group.get("pending", 0) or 0),
+                    pending=pending,
                     lag=int(lag) if lag is not None else (length if not group else None),
+                    oldest_pending_age_ms=oldest_age,
                     checkpoint=cp.get("id"),
                     applied_events=_int(cp.get("events", 0)),
                     last_applied_ms=_int(cp["applied_ms"]) if "applied_ms" in cp else None,
