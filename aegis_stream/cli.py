@@ -123,6 +123,7 @@ def _print_status(rows: list[PartitionStatus], out: TextIO) -> None:
         "applied",
         "dead",
         "late",
+        "duplicates",
         "checkpoint",
         "last applied",
     )
@@ -143,6 +144,7 @@ def _print_status(rows: list[PartitionStatus], out: TextIO) -> None:
                 str(s.applied_events),
                 str(s.dead_letters),
                 str(s.late_events),
+                str(s.duplicates),
                 s.checkpoint or "-",
                 last,
             )

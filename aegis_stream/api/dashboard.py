@@ -123,6 +123,7 @@ async def system_health(request: Request) -> JSONResponse:
         ),
         "dead_letters": sum(s.dead_letters for s in partitions),
         "late_events": sum(s.late_events for s in partitions),
+        "duplicates": sum(s.duplicates for s in partitions),
         "last_applied": max(
             (
                 datetime.fromtimestamp(s.last_applied_ms / 1000, UTC).isoformat()

@@ -63,6 +63,11 @@ class PipelineCollector(Collector):
             "Events too old for any timeline (counted in the totals only).",
             labels=label,
         )
+        duplicates = CounterMetricFamily(
+            f"{NAMESPACE}_duplicate_events",
+            "Events dropped as retries of an event_id seen within the window.",
+            labels=label,
+        )
         last = GaugeMetricFamily(
             f"{NAMESPACE}_last_applied_timestamp_seconds",
             "Unix time of the partition's last applied batch (absent before the first).",
@@ -78,11 +83,12 @@ class PipelineCollector(Collector):
             applied.add_metric(p, s.applied_events)
             dead.add_metric(p, s.dead_letters)
             late.add_metric(p, s.late_events)
+            duplicates.add_metric(p, s.duplicates)
             if s.last_applied_ms is not None:
                 last.add_metric(p, s.last_applied_ms / 1000)
         audit = CounterMetricFamily(f"{NAMESPACE}_audit_events", "Audit events counted in the views.")
         audit.add_metric([], self._audit_events)
-        return [length, pending, lag, oldest, applied, dead, late, last, audit]
+        return [length, pending, lag, oldest, applied, dead, late, duplicates, last, audit]
 
 
 def render(partitions: Sequence[PartitionStatus], audit_events: int) -> bytes:

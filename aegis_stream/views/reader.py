@@ -76,6 +76,7 @@ class PartitionStatus:
     last_applied_ms: int | None
     dead_letters: int
     late_events: int
+    duplicates: int = 0
 
 
 class ViewReader:
@@ -185,6 +186,7 @@ class ViewReader:
                     last_applied_ms=_int(cp["applied_ms"]) if "applied_ms" in cp else None,
                     dead_letters=_int(cp.get("dead", 0)),
                     late_events=_int(cp.get("late", 0)),
+                    duplicates=_int(cp.get("duplicates", 0)),
                 )
             )
         return out

@@ -29,6 +29,7 @@ PARTITION_FIELDS = {
     "last_applied_ms",
     "dead_letters",
     "late_events",
+    "duplicates",
 }
 
 

@@ -20,6 +20,7 @@ import redis.asyncio as aredis
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
+from aegis_stream.views import ViewReader
 from aegis_stream.worker import Worker
 from tests.conftest import event_dict
 
@@ -267,6 +268,8 @@ async def test_every_event_sent_twice_with_the_same_event_id_is_counted_once(
     await Worker(async_redis, small).run(burst=True)
     assert await read_views(async_redis, keys) == expected_views(events)
     assert (await async_redis.hgetall(keys.checkpoint(0)))[b"duplicates"] == b"600"
+    [status] = await ViewReader(async_redis, keys).pipeline_status(now_ms=0)
+    assert (status.duplicates, status.applied_events) == (600, 600)
 
 
 async def test_a_poison_entry_is_dead_lettered_after_max_deliveries_and_the_rest_applied(
