@@ -9,6 +9,7 @@ import logging
 import re
 import signal
 import sys
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from aegis_stream import __version__
 from aegis_stream.bundled import resolve_policy
 from aegis_stream.errors import AegisError, ConfigError
 from aegis_stream.keys import Keys
+from aegis_stream.rebuild import RebuildResult, rebuild
 from aegis_stream.runtime import (
     ListenError,
     import_events,
@@ -94,6 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WINDOW",
         help="re-time events evenly over the WINDOW ending now (e.g. 7d)",
     )
+
+    rebuild = sub.add_parser(
+        "rebuild", help="replay the retained log into a new views version and switch to it"
+    )
+    rebuild.add_argument("--version", type=int, dest="target", metavar="N", help="default: current + 1")
 
     status = sub.add_parser("status", help="stream length, pending, lag and dead letters per partition")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -186,6 +193,17 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T:
             signal.signal(sig, _interrupt)
 
 
+async def _rebuild(settings: Settings, target: int | None) -> RebuildResult:
+    assert settings.redis_url is not None
+    client = async_client(settings.redis_url)
+    try:
+        return await rebuild(client, settings, clock_ms=lambda: time.time_ns() // 1_000_000, target=target)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+    finally:
+        await client.aclose()
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "import":
         policy = resolve_policy(args.policy or settings.policy_path)
@@ -213,6 +231,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             if args.demo and not settings.redis_url:
                 print(f"aegis-stream: demo engine in {ready.data_dir} (removed on exit)", flush=True)
             _run_async(run_up(ready, sock, demo=args.demo))
+        return 0
+    if args.command == "rebuild":
+        with store(settings) as ready:
+            result = _run_async(_rebuild(ready, args.target))
+        print(
+            f"rebuilt views version {result.version} from {result.entries} retained entries "
+            f"({result.events} events); readers switched from version {result.previous_version}"
+        )
         return 0
     with store(settings) as ready:
         if args.command == "worker":

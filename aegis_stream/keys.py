@@ -13,7 +13,7 @@ keys of one partition live in one slot and one Lua script may touch them):
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 GROUP = "projector"
 
@@ -55,6 +55,14 @@ class Keys:
     def worker_health(self, consumer: str) -> str:
         """Heartbeat key of one projector process."""
         return f"{self.prefix}:workers:{consumer}"
+
+    def views_pointer(self) -> str:
+        """The views version readers and projectors use (set by a rebuild; unset: ``version``)."""
+        return f"{self.prefix}:views-version"
+
+    def at_version(self, version: int) -> Keys:
+        """The same key names for another views version."""
+        return replace(self, version=version)
 
     def demo_marker(self) -> str:
         """Set once the bundled demo sample has been imported."""

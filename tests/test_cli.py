@@ -215,3 +215,23 @@ def test_an_oversized_event_is_rejected_with_its_line_and_the_rest_imported(
     assert "imported 3 events, rejected 1" in out
     assert "line 2: event: encoded size" in err and "exceeds the limit of 65536" in err
     assert sync_redis.xlen(keys.stream(0)) == 3
+
+
+def test_rebuild_command(
+    settings: Settings,
+    keys: Keys,
+    sync_redis: redis.Redis,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(event_dict(action_type=f"t{i}")) + "\n" for i in range(4)))
+    assert run(["import", str(path)], env=env_for(settings)) == 0
+    assert run(["worker", "--burst"], env=env_for(settings)) == 0
+    assert run(["rebuild"], env=env_for(settings)) == 0
+    assert "rebuilt views version 2 from 4 retained entries (4 events); readers switched from version 1" in (
+        capsys.readouterr().out
+    )
+    assert sync_redis.get(keys.views_pointer()) == b"2"
+    assert run(["rebuild", "--version", "2"], env=env_for(settings)) == 2
+    assert "views version 2 is the one in use" in capsys.readouterr().err

@@ -84,17 +84,23 @@ class ViewReader:
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self._redis = redis
-        self._keys = keys
+        self._base = keys
+
+    async def active_keys(self) -> Keys:
+        """Key names of the views version in use (a rebuild switches it atomically)."""
+        pointer = await self._redis.get(self._base.views_pointer())
+        return self._base.at_version(int(pointer)) if pointer and pointer.isdigit() else self._base
 
     async def aggregates(self, dims: Sequence[str] = DIMENSIONS) -> Aggregates:
         """Totals and the requested dimensions, merged over partitions (one round trip)."""
+        keys = await self.active_keys()
         pipe = self._redis.pipeline(transaction=False)
-        parts = list(self._keys.all_partitions())
+        parts = list(keys.all_partitions())
         for p in parts:
-            pipe.hgetall(self._keys.totals(p))
+            pipe.hgetall(keys.totals(p))
             for dim in dims:
-                pipe.hgetall(self._keys.counts(p, dim))
-                pipe.hgetall(self._keys.first_seen(p, dim))
+                pipe.hgetall(keys.counts(p, dim))
+                pipe.hgetall(keys.first_seen(p, dim))
         replies = iter(await pipe.execute())
         result = Aggregates()
         counts: dict[str, Counter[str]] = {dim: Counter() for dim in dims}
@@ -118,12 +124,13 @@ class ViewReader:
 
     async def timeline(self, period: Period, now_ms: int) -> list[tuple[int, dict[str, int]]]:
         """Non-empty buckets of ``period`` from the one holding ``now - lookback`` through now."""
+        keys = await self.active_keys()
         starts = window_starts(now_ms, period)
-        parts = list(self._keys.all_partitions())
+        parts = list(keys.all_partitions())
         pipe = self._redis.pipeline(transaction=False)
         for p in parts:
             for start in starts:
-                pipe.hgetall(self._keys.bucket(p, period.size_ms, start))
+                pipe.hgetall(keys.bucket(p, period.size_ms, start))
         replies = iter(await pipe.execute())
         merged: dict[int, Counter[str]] = {start: Counter() for start in starts}
         for _p in parts:
@@ -142,12 +149,13 @@ class ViewReader:
         missing stream or group gives zeros and ``None``, never an error;
         connection errors still raise.
         """
+        keys = await self.active_keys()
         pipe = self._redis.pipeline(transaction=False)
-        parts = list(self._keys.all_partitions())
+        parts = list(keys.all_partitions())
         for p in parts:
-            stream = self._keys.stream(p)
+            stream = keys.stream(p)
             pipe.xlen(stream)
-            pipe.hgetall(self._keys.checkpoint(p))
+            pipe.hgetall(keys.checkpoint(p))
             pipe.xinfo_groups(stream)
             pipe.xpending(stream, GROUP)
         if now_ms is None:

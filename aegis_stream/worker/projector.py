@@ -69,6 +69,7 @@ class PartitionProjector:
     ) -> None:
         self.p = p
         self._redis = redis
+        self._base_keys = keys
         self._keys = keys
         self._settings = settings
         self._consumer = consumer
@@ -86,9 +87,26 @@ class PartitionProjector:
             if "BUSYGROUP" not in str(e):
                 raise
 
+    async def follow_version(self) -> None:
+        """Switch to the views version a rebuild made current, rewinding the group to its checkpoint.
+
+        The rewind re-delivers whatever the old version saw after the rebuild
+        caught up; the new version's checkpoint fences what it already has.
+        """
+        pointer = await self._redis.get(self._base_keys.views_pointer())
+        version = int(pointer) if pointer and pointer.isdigit() else self._base_keys.version
+        if version == self._keys.version:
+            return
+        keys = self._base_keys.at_version(version)
+        checkpoint = await self._redis.hget(keys.checkpoint(self.p), "id")
+        await self._redis.xgroup_setid(keys.stream(self.p), GROUP, id=_sid(checkpoint or b"0"))
+        self._keys, self._writer = keys, Writer(self._redis, keys)
+        log.info("partition %d: now writing views version %d", self.p, version)
+
     async def step(self, *, block_ms: int | None) -> int:
         """Read and apply one batch of new entries; returns how many entries it handled."""
         await self._keep_lease()
+        await self.follow_version()
         reply: Any = await self._redis.xreadgroup(
             GROUP,
             self._consumer,
@@ -264,6 +282,7 @@ class Worker:
                 log.info("partition %d: another projector holds the lease; standing by", pp.p)
             return False
         log.info("partition %d: active as %s", pp.p, pp.lease.token.rsplit(":", 1)[0])
+        await pp.follow_version()
         pending = await pp.recover()
         if pending:
             log.info("partition %d: re-processed %d pending entries", pp.p, pending)

@@ -1,0 +1,132 @@
+"""Rebuild: replay the retained log into a new views version, then switch to it atomically.
+
+The live projector keeps writing the current version meanwhile. The new
+version is built by reading each partition's stream directly (``XRANGE``, no
+consumer group), through the same preparation and the same fenced apply
+script, so the rebuilt views are what the live projector would have made of
+the retained log. When every partition has caught up with the head of its
+stream, one ``SET`` of the version pointer switches readers; projectors see
+the switch, rewind the group to the new version's checkpoint, and go on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from aegis_stream.apply import Writer
+from aegis_stream.keys import Keys
+from aegis_stream.project.prepare import decode_entries, entry_ms, fold
+from aegis_stream.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    """What a rebuild did."""
+
+    previous_version: int
+    version: int
+    events: int
+    entries: int
+
+
+def _sid(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def current_version(redis: Redis, keys: Keys) -> int:
+    """The views version in use."""
+    pointer = await redis.get(keys.views_pointer())
+    return int(pointer) if pointer and pointer.isdigit() else keys.version
+
+
+async def _clear(redis: Redis, keys: Keys) -> None:
+    """Delete whatever an earlier, interrupted rebuild left in ``keys``' namespace."""
+    for p in keys.all_partitions():
+        pattern = f"{keys.prefix}:v{keys.version}:{{p{p}}}:*"
+        batch: list[Any] = []
+        async for name in redis.scan_iter(match=pattern, count=1000):
+            batch.append(name)
+            if len(batch) >= 500:
+                await redis.delete(*batch)
+                batch.clear()
+        if batch:
+            await redis.delete(*batch)
+
+
+async def _replay_partition(
+    redis: Redis, keys: Keys, p: int, settings: Settings, clock_ms: Callable[[], int]
+) -> tuple[int, int]:
+    """Apply every entry of partition ``p`` after the new version's checkpoint; (events, entries)."""
+    writer = Writer(redis, keys)
+    events = entries_seen = 0
+    while True:
+        checkpoint = _sid(await redis.hget(keys.checkpoint(p), "id") or b"")
+        start = f"({checkpoint}" if checkpoint else "-"
+        raw: Any = await redis.xrange(keys.stream(p), min=start, max="+", count=settings.batch_size)
+        if not raw:
+            return events, entries_seen
+        entries = [(_sid(i), f) for i, f in raw]
+        now = clock_ms()
+        decoded, dead = decode_entries(
+            entries,
+            max_bytes=settings.max_event_bytes,
+            now_ms=now,
+            max_future_skew_ms=settings.max_future_skew_ms,
+        )
+        ids = list({e.event_id for _, e in decoded if e.event_id})
+        known: dict[str, int] = {}
+        if ids and settings.dedupe_window_ms:
+            scores = await redis.zmscore(keys.dedupe(p), ids)
+            known = {eid: int(s) for eid, s in zip(ids, scores, strict=True) if s is not None}
+        batch = fold(decoded, dead, known_ids=known, dedupe_window_ms=settings.dedupe_window_ms)
+        window = settings.dedupe_window_ms
+        result = await writer.apply(
+            p,
+            token="",  # no lease: the rebuild is the only writer of its new namespace
+            first_id=entries[0][0],
+            last_id=entries[-1][0],
+            ack_ids=[],  # nothing to acknowledge: the rebuild reads without a group
+            batch=batch,
+            now_ms=now,
+            dedupe_floor_ms=entry_ms(entries[0][0]) - window if window else None,
+        )
+        if result.status != "ok":
+            raise RuntimeError(
+                f"rebuild of partition {p} was fenced ({result.status} at {result.checkpoint})"
+            )
+        events += batch.delta.events
+        entries_seen += len(entries)
+
+
+async def rebuild(
+    redis: Redis, settings: Settings, *, clock_ms: Callable[[], int], target: int | None = None
+) -> RebuildResult:
+    """Replay the retained log into a fresh views version and make it current."""
+    base = Keys(settings.key_prefix, settings.views_version, settings.partitions)
+    previous = await current_version(redis, base)
+    version = target if target is not None else previous + 1
+    if version == previous:
+        raise ValueError(f"views version {version} is the one in use; rebuild into another")
+    keys = base.at_version(version)
+    await _clear(redis, keys)
+    events = entries = 0
+    for p in keys.all_partitions():
+        got_events, got_entries = await _replay_partition(redis, keys, p, settings, clock_ms)
+        events += got_events
+        entries += got_entries
+        log.info("rebuild: partition %d replayed (%d entries)", p, got_entries)
+    # Catch up with what arrived during the replay, then switch: readers follow the
+    # pointer at their next request, projectors at their next batch.
+    for p in keys.all_partitions():
+        got_events, got_entries = await _replay_partition(redis, keys, p, settings, clock_ms)
+        events += got_events
+        entries += got_entries
+    await redis.set(base.views_pointer(), str(version))
+    return RebuildResult(previous_version=previous, version=version, events=events, entries=entries)
