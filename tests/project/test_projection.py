@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -87,3 +89,47 @@ def test_aggregate_sums_and_keeps_first_seen() -> None:
     assert delta.buckets[(H, NOON_MS, "total")] == 3
     assert delta.buckets[(H, NOON_MS, "approved")] == 1
     assert delta.buckets[(H, NOON_MS, "auto")] == 2
+
+
+def stamp(rng: random.Random) -> str:
+    return f"2026-11-{rng.randint(1, 30):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z"
+
+
+def test_batch_sum_equals_per_event_projection() -> None:
+    """The shape-counting aggregator gives exactly the sum of project() over every event."""
+    rng = random.Random(7)
+    entries = []
+    for i in range(3000):
+        entries.append(
+            (
+                f"{1000 + i}-{i % 3}",
+                parse_event(
+                    event_dict(
+                        timestamp=stamp(rng),
+                        risk_level=rng.choice(["LOW", "MEDIUM", "HIGH", "CRITICAL"]),
+                        approval=rng.choice(["auto", "approve", "block"]),
+                        result_status=rng.choice([None, "success", "failed"]),
+                        action_type=f"t{rng.randint(0, 9)}",
+                        agent_id=rng.choice([None, "a", "b", "c"]),
+                        matched_rule=rng.choice([None, "", "<default>", "r1", "r2"]),
+                    )
+                ),
+            )
+        )
+    totals: Counter[str] = Counter()
+    dims: Counter[tuple[str, str]] = Counter()
+    buckets: Counter[tuple[int, int, str]] = Counter()
+    first: dict[tuple[str, str], str] = {}
+    for entry_id, event in entries:
+        inc = project(event)
+        totals.update(inc.totals)
+        dims.update(inc.dims)
+        buckets.update(inc.buckets)
+        for dim in inc.dims:
+            first.setdefault(dim, entry_id)
+    delta = aggregate(entries)
+    assert delta.events == 3000
+    assert delta.totals == totals
+    assert delta.dims == dims
+    assert delta.buckets == buckets
+    assert delta.first_seen == first
