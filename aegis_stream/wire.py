@@ -7,12 +7,25 @@ re-validates everything, because anyone with access to Redis can XADD.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgpack
 
 from aegis_stream.errors import InvalidEvent
-from aegis_stream.events import MAX_TS_US, SCHEMA_VERSION, AuditEvent, build_event
+from aegis_stream.events import (
+    APPROVALS,
+    INT_MAX,
+    INT_MIN,
+    MAX_EVENT_ID,
+    MAX_TEXT,
+    MAX_TS_US,
+    RISK_LEVELS,
+    SCHEMA_VERSION,
+    AuditEvent,
+    build_event,
+    is_secret_key,
+)
 
 ENTRY_FIELD = b"e"
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -38,6 +51,7 @@ _SHORT: dict[str, str] = {
     "event_id": "id",
 }
 _LONG = {short: name for name, short in _SHORT.items()}
+_KNOWN_SHORT = frozenset({"v", "t", *_LONG})
 
 
 def encode(event: AuditEvent, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -56,6 +70,95 @@ def encode(event: AuditEvent, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     return payload
 
 
+_OPTIONAL_TEXT_SHORT = ("d", "m", "h", "rs", "re", "ag", "pa", "c")
+_SCALARS = (str, bool, type(None))
+
+
+def _flat_and_clean(mapping: dict[Any, Any]) -> bool:
+    """A one-level object of plain scalars whose keys need no redaction."""
+    for key, value in mapping.items():
+        if type(key) is not str or is_secret_key(key):
+            return False
+        kind = type(value)
+        if kind is int:
+            if not INT_MIN <= value <= INT_MAX:
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind not in _SCALARS:
+            return False
+    return True
+
+
+def _fast_event(body: dict[Any, Any]) -> AuditEvent | None:
+    """The common case (what the producer writes), checked directly; None means "use the full validator".
+
+    Anything unusual (an unknown key, an empty optional text, nested params, a
+    secret-looking key, a value out of range) falls back to :func:`build_event`,
+    which gives the precise reason, so this only ever accepts what it would accept.
+    """
+    get = body.get
+    version, ts_us = get("v"), get("t")
+    session, action_type, target = get("s"), get("at"), get("tg")
+    risk, approval = get("r"), get("a")
+    if (
+        type(version) is not int
+        or version != SCHEMA_VERSION
+        or type(ts_us) is not int
+        or not 0 <= ts_us <= MAX_TS_US
+        or type(session) is not str
+        or type(action_type) is not str
+        or type(target) is not str
+        or not action_type
+        or len(session) > MAX_TEXT
+        or len(action_type) > MAX_TEXT
+        or len(target) > MAX_TEXT
+        or risk not in RISK_LEVELS
+        or approval not in APPROVALS
+        or not _KNOWN_SHORT.issuperset(body)
+    ):
+        return None
+    texts: list[str | None] = []
+    for short in _OPTIONAL_TEXT_SHORT:
+        value = get(short)
+        if value is not None and (type(value) is not str or not value or len(value) > MAX_TEXT):
+            return None
+        texts.append(value)
+    params, data, depth, event_id = get("p"), get("rd"), get("cd", 0), get("id")
+    if params is not None and (type(params) is not dict or not _flat_and_clean(params)):
+        return None
+    if data is not None and not (
+        (type(data) is dict and _flat_and_clean(data)) or (type(data) is str and data)
+    ):
+        return None
+    if type(depth) is not int or not 0 <= depth < 2**31:
+        return None
+    if event_id is not None and (type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID):
+        return None
+    desc, rule, human, status, error, agent, parent, chain = texts
+    return AuditEvent(
+        session_id=session,
+        ts_us=ts_us,
+        action_type=action_type,
+        action_target=target,
+        action_params=dict(params) if params else {},
+        action_desc=desc,
+        risk_level=risk,
+        approval=approval,
+        matched_rule=rule,
+        human_decision=human,
+        result_status=status,
+        result_data=data if data else None,
+        result_error=error,
+        agent_id=agent,
+        parent_agent_id=parent,
+        chain_id=chain,
+        chain_depth=depth,
+        event_id=event_id,
+    )
+
+
 def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> AuditEvent:
     """Parse and re-validate one wire payload into an :class:`AuditEvent`."""
     if len(payload) > max_bytes:
@@ -64,6 +167,10 @@ def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> AuditEvent:
         body = msgpack.unpackb(payload, raw=False, strict_map_key=True)
     except Exception as e:  # msgpack raises several unrelated exception types
         raise InvalidEvent("wire: not a msgpack document") from e
+    if type(body) is dict:
+        fast = _fast_event(body)
+        if fast is not None:
+            return fast
     if not isinstance(body, dict):
         raise InvalidEvent(f"wire: expected a map, got {type(body).__name__}")
     version = body.get("v")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import msgpack
 import pytest
 
@@ -96,3 +98,84 @@ def test_decode_rejects_a_timestamp_after_9999() -> None:
     )
     with pytest.raises(InvalidEvent, match="from 1970 to 9999"):
         decode(payload)
+
+
+def _full_path(body: dict[str, object]) -> object:
+    """What the general validator makes of a body (the event, or the reason it refuses)."""
+    from aegis_stream.events import build_event
+    from aegis_stream.wire import _LONG
+
+    try:
+        raw = {_LONG[k]: v for k, v in body.items() if k not in ("v", "t")}
+        return build_event(raw, body["t"])  # type: ignore[arg-type]
+    except (InvalidEvent, KeyError) as e:
+        return type(e)
+
+
+def test_the_fast_path_accepts_only_what_the_validator_accepts_and_agrees() -> None:
+    from aegis_stream.wire import _fast_event
+
+    rng = random.Random(11)
+    base = {"v": 1, "t": 1_796_040_000_000_000, "s": "s", "at": "read", "tg": "x", "r": "LOW", "a": "auto"}
+    variants: list[object] = [
+        None,
+        "",
+        "x",
+        "y" * 5000,
+        0,
+        -1,
+        2**64,
+        1.5,
+        float("nan"),
+        True,
+        [],
+        {},
+        {"k": 1},
+        {"password": "p"},
+        {"k": {"nested": 1}},
+        {"k": [1]},
+        {"k": float("inf")},
+        {"k": 2**70},
+        {1: 2},
+        "LOW",
+        "low",
+        "auto",
+        "AUTO",
+        b"bytes",
+    ]
+    keys = [
+        "s",
+        "at",
+        "tg",
+        "r",
+        "a",
+        "p",
+        "d",
+        "m",
+        "h",
+        "rs",
+        "rd",
+        "re",
+        "ag",
+        "pa",
+        "c",
+        "cd",
+        "id",
+        "zz",
+        "t",
+        "v",
+    ]
+    accepted = 0
+    for _ in range(4000):
+        body = dict(base)
+        for key in rng.sample(keys, rng.randint(0, 4)):
+            value = rng.choice(variants)
+            if value is None:
+                body.pop(key, None)
+            else:
+                body[key] = value
+        fast = _fast_event(body)
+        if fast is not None:
+            accepted += 1
+            assert fast == _full_path(body), body
+    assert accepted > 100  # the fast path is exercised, not just refused
