@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO, TypeVar
 
 import redis
+from redis.exceptions import RedisClusterException
 
 from aegis_stream import __version__
 from aegis_stream.bundled import resolve_policy
@@ -163,7 +164,7 @@ def _print_status(rows: list[PartitionStatus], out: TextIO) -> None:
 
 async def _status(settings: Settings, as_json: bool) -> int:
     assert settings.redis_url is not None
-    client = async_client(settings.redis_url)
+    client = async_client(settings.redis_url, cluster=settings.cluster)
     try:
         keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
         rows = await ViewReader(client, keys).pipeline_status()
@@ -195,7 +196,7 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 async def _rebuild(settings: Settings, target: int | None) -> RebuildResult:
     assert settings.redis_url is not None
-    client = async_client(settings.redis_url)
+    client = async_client(settings.redis_url, cluster=settings.cluster)
     try:
         return await rebuild(client, settings, clock_ms=lambda: time.time_ns() // 1_000_000, target=target)
     except ValueError as e:
@@ -276,7 +277,7 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
     except AegisError as e:
         print(f"aegis-stream: {e}", file=sys.stderr)
         return 1
-    except redis.RedisError as e:
+    except (redis.RedisError, RedisClusterException) as e:
         print(f"aegis-stream: store error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

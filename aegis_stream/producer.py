@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import redis
-import redis.asyncio as aredis
+from redis.exceptions import RedisClusterException
 
 from aegis_stream.classify import classify
 from aegis_stream.errors import InvalidEvent, StoreError
 from aegis_stream.events import AuditEvent, parse_event, utc_datetime
 from aegis_stream.keys import Keys, partition_for
 from aegis_stream.policy import Policy
+from aegis_stream.store import AsyncClient, SyncClient
 from aegis_stream.wire import DEFAULT_MAX_BYTES, ENTRY_FIELD, encode
 
 EventLike = Mapping[str, Any] | AuditEvent
@@ -75,7 +76,7 @@ class Producer(_Base):
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         keys: Keys,
         *,
         policy: Policy | None = None,
@@ -100,7 +101,7 @@ class Producer(_Base):
             pipe.xadd(stream, {ENTRY_FIELD: payload}, maxlen=self.maxlen, approximate=True)
         try:
             ids = pipe.execute()
-        except redis.RedisError as e:
+        except (redis.RedisError, RedisClusterException) as e:
             raise StoreError(f"could not append events: {e}") from e
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
@@ -110,7 +111,7 @@ class AsyncProducer(_Base):
 
     def __init__(
         self,
-        client: aredis.Redis,
+        client: AsyncClient,
         keys: Keys,
         *,
         policy: Policy | None = None,
@@ -135,6 +136,6 @@ class AsyncProducer(_Base):
             pipe.xadd(stream, {ENTRY_FIELD: payload}, maxlen=self.maxlen, approximate=True)
         try:
             ids = await pipe.execute()
-        except redis.RedisError as e:
+        except (redis.RedisError, RedisClusterException) as e:
             raise StoreError(f"could not append events: {e}") from e
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]

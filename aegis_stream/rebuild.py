@@ -16,12 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from aegis_stream.apply import Writer
 from aegis_stream.keys import Keys
 from aegis_stream.project.prepare import decode_entries, entry_ms, fold
 from aegis_stream.settings import Settings
+from aegis_stream.store import AsyncClient
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +39,13 @@ def _sid(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def current_version(redis: Redis, keys: Keys) -> int:
+async def current_version(redis: AsyncClient, keys: Keys) -> int:
     """The views version in use."""
     pointer = await redis.get(keys.views_pointer())
     return int(pointer) if pointer and pointer.isdigit() else keys.version
 
 
-async def _clear(redis: Redis, keys: Keys) -> None:
+async def _clear(redis: AsyncClient, keys: Keys) -> None:
     """Delete whatever an earlier, interrupted rebuild left in ``keys``' namespace."""
     for p in keys.all_partitions():
         pattern = f"{keys.prefix}:v{keys.version}:{{p{p}}}:*"
@@ -61,7 +60,7 @@ async def _clear(redis: Redis, keys: Keys) -> None:
 
 
 async def _replay_partition(
-    redis: Redis, keys: Keys, p: int, settings: Settings, clock_ms: Callable[[], int]
+    redis: AsyncClient, keys: Keys, p: int, settings: Settings, clock_ms: Callable[[], int]
 ) -> tuple[int, int]:
     """Apply every entry of partition ``p`` after the new version's checkpoint; (events, entries)."""
     writer = Writer(redis, keys)
@@ -106,7 +105,7 @@ async def _replay_partition(
 
 
 async def rebuild(
-    redis: Redis, settings: Settings, *, clock_ms: Callable[[], int], target: int | None = None
+    redis: AsyncClient, settings: Settings, *, clock_ms: Callable[[], int], target: int | None = None
 ) -> RebuildResult:
     """Replay the retained log into a fresh views version and make it current."""
     base = Keys(settings.key_prefix, settings.views_version, settings.partitions)

@@ -136,7 +136,7 @@ async def import_events(
     """Append the events of a file; returns (imported, rejected). Rejections go to ``errors``."""
     assert settings.redis_url is not None
     errors = errors or sys.stderr
-    client = async_client(settings.redis_url)
+    client = async_client(settings.redis_url, cluster=settings.cluster)
     keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
     producer = AsyncProducer(client, keys, max_bytes=settings.max_event_bytes)
     imported = rejected = 0
@@ -174,7 +174,7 @@ async def import_events(
 async def run_worker(settings: Settings, *, burst: bool = False) -> int:
     """Run the projector until SIGINT/SIGTERM (or until drained, in burst mode)."""
     assert settings.redis_url is not None
-    client = async_client(settings.redis_url, block_ms=settings.block_ms)
+    client = async_client(settings.redis_url, block_ms=settings.block_ms, cluster=settings.cluster)
     worker = Worker(client, settings)
     _on_signals(asyncio.get_running_loop(), worker.stop)
     try:
@@ -211,7 +211,7 @@ async def run_up(
     if demo:
         policy = policy or resolve_policy("airline")
         await _import_demo(settings, announce)
-    client = async_client(settings.redis_url, block_ms=settings.block_ms)
+    client = async_client(settings.redis_url, block_ms=settings.block_ms, cluster=settings.cluster)
     worker = Worker(client, settings)
     server = _server(settings, policy)
 
@@ -246,7 +246,7 @@ async def _keep_marker(client: Any, marker: str) -> None:
 async def _import_demo(settings: Settings, announce: TextIO) -> None:
     assert settings.redis_url is not None
     keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
-    client = async_client(settings.redis_url)
+    client = async_client(settings.redis_url, cluster=settings.cluster)
     marker = keys.demo_marker()
     try:
         if await client.get(marker) == b"done":

@@ -37,7 +37,7 @@ ENV_VARS: dict[str, str] = {
     "AEGIS_LOG_LEVEL": "log_level",
 }
 _MONTH_MS = 30 * 86_400_000
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _SECRET_ATTRS = frozenset({"api_token", "ingest_token", "redis_url"})
 
@@ -127,6 +127,10 @@ class Settings:
             raise ConfigError(
                 f"REDIS_URL must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}"
             )
+        if self.cluster and self.redis_url is None:
+            raise ConfigError("AEGIS_CLUSTER needs REDIS_URL (the embedded engine is a single server)")
+        if self.cluster and self.redis_url is not None and urlsplit(self.redis_url).scheme == "unix":
+            raise ConfigError("AEGIS_CLUSTER cannot be used with a unix:// REDIS_URL")
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(
                 f"AEGIS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"

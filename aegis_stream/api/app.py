@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 import redis
+from redis.exceptions import RedisClusterException
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -75,7 +76,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         assert settings.redis_url is not None
-        client = async_client(settings.redis_url, block_ms=settings.block_ms)
+        client = async_client(settings.redis_url, block_ms=settings.block_ms, cluster=settings.cluster)
         app.state.aegis = AppState(
             settings=settings,
             keys=keys,
@@ -98,6 +99,7 @@ def create_app(
             HTTPException: _http_error,
             StoreError: _store_error,
             redis.RedisError: _store_error,
+            RedisClusterException: _store_error,  # a cluster with no reachable node
             ConnectionError: _store_error,
             Exception: _server_error,
         },

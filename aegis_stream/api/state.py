@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from aegis_stream.keys import Keys
 from aegis_stream.policy import Policy
 from aegis_stream.settings import Settings
+from aegis_stream.store import AsyncClient
 from aegis_stream.views import ViewReader
 
 
@@ -19,7 +18,7 @@ class AppState:
 
     settings: Settings
     keys: Keys
-    redis: Redis
+    redis: AsyncClient
     reader: ViewReader
     policy: Policy
     clock_ms: Callable[[], int]

@@ -12,11 +12,11 @@ from importlib import resources
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
 
 from aegis_stream.buckets import BUCKET_SIZES, bucket_expiry
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project.prepare import PreparedBatch
+from aegis_stream.store import AsyncClient
 
 APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
 _PERIOD_BY_SIZE = {p.size_ms: p for p in BUCKET_SIZES}
@@ -102,7 +102,7 @@ def build_ops(
 class Writer:
     """Applies batches to one store; safe to share between partitions of a process."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: AsyncClient, keys: Keys) -> None:
         self._keys = keys
         self._script = redis.register_script(APPLY_LUA)
 

@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
-
 from aegis_stream.buckets import Period, window_starts
 from aegis_stream.errors import StoreError
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project.projection import DIMENSIONS
+from aegis_stream.store import AsyncClient
 
 _NEVER = (2**63, 0)
 
@@ -82,7 +81,7 @@ class PartitionStatus:
 class ViewReader:
     """Reads merged views for the API and the CLI."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: AsyncClient, keys: Keys) -> None:
         self._redis = redis
         self._base = keys
 

@@ -6,7 +6,7 @@ whose lease lapsed cannot write even if it wakes up mid-batch.
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from aegis_stream.store import AsyncClient
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -25,7 +25,7 @@ return 0
 class Lease:
     """One process's claim on one partition."""
 
-    def __init__(self, redis: Redis, key: str, token: str, ttl_ms: int) -> None:
+    def __init__(self, redis: AsyncClient, key: str, token: str, ttl_ms: int) -> None:
         self.key = key
         self.token = token
         self.ttl_ms = ttl_ms

@@ -19,13 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from redis.asyncio import Redis
 
 from aegis_stream.apply import Writer
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project.prepare import DeadLetter, PreparedBatch, decode_entries, entry_ms, fold
 from aegis_stream.settings import Settings
-from aegis_stream.store import TRANSIENT_ERRORS
+from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient
 from aegis_stream.wire import ENTRY_FIELD
 from aegis_stream.worker.lease import Lease
 
@@ -59,7 +58,7 @@ class PartitionProjector:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: AsyncClient,
         keys: Keys,
         p: int,
         settings: Settings,
@@ -245,7 +244,7 @@ class Worker:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: AsyncClient,
         settings: Settings,
         *,
         clock: Callable[[], int] = wall_clock_ms,
@@ -308,19 +307,20 @@ class Worker:
             except LeaseLost:
                 log.warning("partition %d: lease lost, standing by", pp.p)
                 active = False
-            except redis.ResponseError as e:
-                if "NOGROUP" not in str(e):
-                    raise
-                log.warning("partition %d: consumer group missing, recreating it", pp.p)
-                active = False
-                await self._pause(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-            except TRANSIENT_ERRORS as e:
+            except TRANSIENT_ERRORS as e:  # before ResponseError: CLUSTERDOWN and TRYAGAIN are ResponseErrors
                 log.warning("partition %d: store unavailable (%s), retrying in %.1fs", pp.p, e, backoff)
                 active = False
                 await self._pause(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
-            except Exception:  # e.g. OOM refusals, a corrupted checkpoint: log, back off, never die
+            except redis.ResponseError as e:
+                if "NOGROUP" in str(e):
+                    log.warning("partition %d: consumer group missing, recreating it", pp.p)
+                else:  # e.g. OOM refusals: log, back off, never die
+                    log.exception("partition %d: store refused a command, retrying in %.1fs", pp.p, backoff)
+                active = False
+                await self._pause(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except Exception:  # e.g. a corrupted checkpoint: log, back off, never die
                 log.exception("partition %d: projection failed, retrying in %.1fs", pp.p, backoff)
                 active = False
                 await self._pause(backoff)
