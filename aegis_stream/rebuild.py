@@ -18,7 +18,6 @@ from typing import Any
 
 from aegis_stream.apply import Writer
 from aegis_stream.keys import Keys
-from aegis_stream.project.prepare import decode_entries, entry_ms, fold
 from aegis_stream.settings import Settings
 from aegis_stream.store import AsyncClient
 
@@ -63,7 +62,7 @@ async def _replay_partition(
     redis: AsyncClient, keys: Keys, p: int, settings: Settings, clock_ms: Callable[[], int]
 ) -> tuple[int, int]:
     """Apply every entry of partition ``p`` after the new version's checkpoint; (events, entries)."""
-    writer = Writer(redis, keys)
+    writer = Writer(redis, keys, settings)
     events = entries_seen = 0
     while True:
         checkpoint = _sid(await redis.hget(keys.checkpoint(p), "id") or b"")
@@ -73,19 +72,7 @@ async def _replay_partition(
             return events, entries_seen
         entries = [(_sid(i), f) for i, f in raw]
         now = clock_ms()
-        decoded, dead = decode_entries(
-            entries,
-            max_bytes=settings.max_event_bytes,
-            now_ms=now,
-            max_future_skew_ms=settings.max_future_skew_ms,
-        )
-        ids = list({e.event_id for _, e in decoded if e.event_id})
-        known: dict[str, int] = {}
-        if ids and settings.dedupe_window_ms:
-            scores = await redis.zmscore(keys.dedupe(p), ids)
-            known = {eid: int(s) for eid, s in zip(ids, scores, strict=True) if s is not None}
-        batch = fold(decoded, dead, known_ids=known, dedupe_window_ms=settings.dedupe_window_ms)
-        window = settings.dedupe_window_ms
+        batch = await writer.prepare(p, entries, now)
         result = await writer.apply(
             p,
             token="",  # no lease: the rebuild is the only writer of its new namespace
@@ -94,7 +81,6 @@ async def _replay_partition(
             ack_ids=[],  # nothing to acknowledge: the rebuild reads without a group
             batch=batch,
             now_ms=now,
-            dedupe_floor_ms=entry_ms(entries[0][0]) - window if window else None,
         )
         if result.status != "ok":
             raise RuntimeError(

@@ -15,8 +15,10 @@ import msgpack
 
 from aegis_stream.buckets import BUCKET_SIZES, bucket_expiry
 from aegis_stream.keys import GROUP, Keys
-from aegis_stream.project.prepare import PreparedBatch
+from aegis_stream.project.prepare import DeadLetter, Fields, PreparedBatch, decode_entries, entry_ms, fold
+from aegis_stream.settings import Settings
 from aegis_stream.store import AsyncClient
+from aegis_stream.wire import ENTRY_FIELD
 
 APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
 _PERIOD_BY_SIZE = {p.size_ms: p for p in BUCKET_SIZES}
@@ -102,9 +104,36 @@ def build_ops(
 class Writer:
     """Applies batches to one store; safe to share between partitions of a process."""
 
-    def __init__(self, redis: AsyncClient, keys: Keys) -> None:
+    def __init__(self, redis: AsyncClient, keys: Keys, settings: Settings | None = None) -> None:
+        self._redis = redis
         self._keys = keys
+        self._settings = settings or Settings()
         self._script = redis.register_script(APPLY_LUA)
+
+    async def prepare(
+        self, p: int, entries: list[tuple[str, Fields]], now_ms: int, poison: dict[str, int] | None = None
+    ) -> PreparedBatch:
+        """Decode, check and pre-aggregate entries, against the event ids this writer has recorded.
+
+        Entries named in ``poison`` (id -> deliveries) are dead-lettered unread.
+        """
+        settings, poison = self._settings, poison or {}
+        events, dead = decode_entries(
+            [e for e in entries if e[0] not in poison],
+            max_bytes=settings.max_event_bytes,
+            now_ms=now_ms,
+            max_future_skew_ms=settings.max_future_skew_ms,
+        )
+        for entry_id, fields in entries:
+            if entry_id in poison:
+                reason = f"poison: delivered {poison[entry_id]} times without being applied"
+                dead.append(DeadLetter(entry_id, reason, (fields or {}).get(ENTRY_FIELD, b"")))
+        ids = list({e.event_id for _, e in events if e.event_id})
+        known: dict[str, int] = {}
+        if ids and settings.dedupe_window_ms:
+            scores = await self._redis.zmscore(self._keys.dedupe(p), ids)
+            known = {eid: int(score) for eid, score in zip(ids, scores, strict=True) if score is not None}
+        return fold(events, dead, known_ids=known, dedupe_window_ms=settings.dedupe_window_ms)
 
     async def apply(
         self,
@@ -116,10 +145,11 @@ class Writer:
         ack_ids: list[str],
         batch: PreparedBatch,
         now_ms: int,
-        dedupe_floor_ms: int | None = None,
         trim_minid: str = "",
     ) -> ApplyResult:
         """Apply one batch of partition ``p`` whose entries span ``first_id..last_id``."""
+        window = self._settings.dedupe_window_ms
+        dedupe_floor_ms = entry_ms(first_id) - window if window else None
         view_keys, ops = build_ops(
             self._keys, p, batch, now_ms, dedupe_floor_ms=dedupe_floor_ms, trim_minid=trim_minid
         )

@@ -22,10 +22,9 @@ import redis
 
 from aegis_stream.apply import Writer
 from aegis_stream.keys import GROUP, Keys
-from aegis_stream.project.prepare import DeadLetter, PreparedBatch, decode_entries, entry_ms, fold
+from aegis_stream.project.prepare import entry_ms
 from aegis_stream.settings import Settings
 from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient
-from aegis_stream.wire import ENTRY_FIELD
 from aegis_stream.worker.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ class PartitionProjector:
         self._settings = settings
         self._consumer = consumer
         self._clock = clock
-        self._writer = Writer(redis, keys)
+        self._writer = Writer(redis, keys, settings)
         self.lease = Lease(redis, keys.lease(p), f"{consumer}:{secrets.token_hex(8)}", settings.lease_ms)
         self._renewed_ms = 0
         self.applied_events = 0
@@ -99,7 +98,7 @@ class PartitionProjector:
         keys = self._base_keys.at_version(version)
         checkpoint = await self._redis.hget(keys.checkpoint(self.p), "id")
         await self._redis.xgroup_setid(keys.stream(self.p), GROUP, id=_sid(checkpoint or b"0"))
-        self._keys, self._writer = keys, Writer(self._redis, keys)
+        self._keys, self._writer = keys, Writer(self._redis, keys, self._settings)
         log.info("partition %d: now writing views version %d", self.p, version)
 
     async def step(self, *, block_ms: int | None) -> int:
@@ -181,8 +180,7 @@ class PartitionProjector:
             if not entries:
                 return
             now = self._clock()
-            batch = await self._prepare(entries, now, poison or {})
-            window = self._settings.dedupe_window_ms
+            batch = await self._writer.prepare(self.p, entries, now, poison)
             result = await self._writer.apply(
                 self.p,
                 token=self.lease.token,
@@ -191,7 +189,6 @@ class PartitionProjector:
                 ack_ids=[i for i, _ in entries],
                 batch=batch,
                 now_ms=now,
-                dedupe_floor_ms=entry_ms(entries[0][0]) - window if window else None,
                 trim_minid=self._trim_minid(entries[-1][0], now),
             )
             if result.status == "ok":
@@ -201,26 +198,6 @@ class PartitionProjector:
                 raise LeaseLost(result.checkpoint)
             checkpoint = result.checkpoint  # stale: someone advanced it; re-filter
         raise RuntimeError("checkpoint kept moving under a lease holder")
-
-    async def _prepare(self, entries: list[Entry], now_ms: int, poison: dict[str, int]) -> PreparedBatch:
-        settings = self._settings
-        readable = [e for e in entries if e[0] not in poison]
-        events, dead = decode_entries(
-            readable,
-            max_bytes=settings.max_event_bytes,
-            now_ms=now_ms,
-            max_future_skew_ms=settings.max_future_skew_ms,
-        )
-        for entry_id, fields in entries:
-            if entry_id in poison:
-                reason = f"poison: delivered {poison[entry_id]} times without being applied"
-                dead.append(DeadLetter(entry_id, reason, (fields or {}).get(ENTRY_FIELD, b"")))
-        ids = list({e.event_id for _, e in events if e.event_id})
-        known: dict[str, int] = {}
-        if ids and settings.dedupe_window_ms:
-            scores = await self._redis.zmscore(self._keys.dedupe(self.p), ids)
-            known = {eid: int(score) for eid, score in zip(ids, scores, strict=True) if score is not None}
-        return fold(events, dead, known_ids=known, dedupe_window_ms=settings.dedupe_window_ms)
 
     def _trim_minid(self, last_id: str, now_ms: int) -> str:
         """Trim below both the retention horizon and what this partition has applied."""
