@@ -1,5 +1,6 @@
 """The projector worker: consumer group in, fenced batches out."""
 
-from aegis_stream.worker.projector import PartitionProjector, Worker
+from aegis_stream.worker.projector import PartitionProjector
+from aegis_stream.worker.runner import Worker
 
 __all__ = ["PartitionProjector", "Worker"]

@@ -74,8 +74,8 @@ async def test_twenty_kill_9s_with_two_workers_per_partition(
         for proc in workers:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-    # most kills hit a worker in the middle of the run
-    assert sum(1 for n in progress_at_kills if 0 < n < 20_000) >= ROUNDS // 2, progress_at_kills
+    # kills hit workers in the middle of the run (not only after the work was done)
+    assert sum(1 for n in progress_at_kills if 0 < n < 20_000) >= 3, progress_at_kills
     # a fresh worker takes over once the dead ones' leases lapse, and finishes the job
     await asyncio.wait_for(Worker(async_redis, settings).run(burst=True), timeout=60)
     assert await applied(async_redis, keys) == 20_000

@@ -1,0 +1,121 @@
+"""The worker process: one loop per partition, each active (holding the lease) or standing by.
+
+A loop never dies of a store error: unreachable servers, refusals and
+corrupted state are logged and retried with backoff, and a lost lease sends
+the loop back to standing by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+import redis
+
+from aegis_stream.keys import Keys
+from aegis_stream.settings import Settings
+from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient
+from aegis_stream.worker.projector import LeaseLost, PartitionProjector, wall_clock_ms
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 5.0
+PROGRESS_EVERY_MS = 10_000
+
+
+class Worker:
+    """A projector process: one task per partition, each active or standing by."""
+
+    def __init__(
+        self,
+        redis: AsyncClient,
+        settings: Settings,
+        *,
+        clock: Callable[[], int] = wall_clock_ms,
+        partitions: list[int] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
+        consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
+        chosen = partitions if partitions is not None else list(self.keys.all_partitions())
+        self.projectors = [
+            PartitionProjector(redis, self.keys, p, settings, consumer=consumer, clock=clock) for p in chosen
+        ]
+        self.stop_event = asyncio.Event()
+        self._clock = clock
+
+    def stop(self) -> None:
+        """Ask every partition loop to finish its batch and exit."""
+        self.stop_event.set()
+
+    async def run(self, *, burst: bool = False) -> int:
+        """Run until :meth:`stop` (or, in burst mode, until every partition is drained)."""
+        counts = await asyncio.gather(*(self._run_partition(pp, burst) for pp in self.projectors))
+        return sum(counts)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), timeout=seconds)
+
+    async def _activate(self, pp: PartitionProjector, standing_by: bool) -> bool:
+        """Take the partition's lease and re-process its pending entries; False if another holds it."""
+        await pp.ensure_group()
+        if not await pp.lease.acquire():
+            if not standing_by:
+                log.info("partition %d: another projector holds the lease; standing by", pp.p)
+            return False
+        log.info("partition %d: active as %s", pp.p, pp.lease.token.rsplit(":", 1)[0])
+        await pp.follow_version()
+        pending = await pp.recover()
+        if pending:
+            log.info("partition %d: re-processed %d pending entries", pp.p, pending)
+        return True
+
+    async def _run_partition(self, pp: PartitionProjector, burst: bool) -> int:
+        backoff = 0.1
+        active = standing_by = False
+        reported, last_report_ms = 0, self._clock()
+        while not self.stop_event.is_set():
+            try:
+                if not active:
+                    active = await self._activate(pp, standing_by)
+                    standing_by = not active
+                    if not active:
+                        await self._pause(self.settings.lease_ms / 2000)
+                        continue
+                handled = await pp.step(block_ms=None if burst else self.settings.block_ms)
+                backoff = 0.1
+                if burst and handled == 0:
+                    log.info("partition %d: drained", pp.p)
+                    break
+            except LeaseLost:
+                log.warning("partition %d: lease lost, standing by", pp.p)
+                active = False
+            except TRANSIENT_ERRORS as e:  # before ResponseError: CLUSTERDOWN and TRYAGAIN are ResponseErrors
+                log.warning("partition %d: store unavailable (%s), retrying in %.1fs", pp.p, e, backoff)
+                active = False
+                await self._pause(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except redis.ResponseError as e:
+                if "NOGROUP" in str(e):
+                    log.warning("partition %d: consumer group missing, recreating it", pp.p)
+                else:  # e.g. OOM refusals: log, back off, never die
+                    log.exception("partition %d: store refused a command, retrying in %.1fs", pp.p, backoff)
+                active = False
+                await self._pause(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except Exception:  # e.g. a corrupted checkpoint: log, back off, never die
+                log.exception("partition %d: projection failed, retrying in %.1fs", pp.p, backoff)
+                active = False
+                await self._pause(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            now = self._clock()
+            if now - last_report_ms >= PROGRESS_EVERY_MS and pp.applied_events != reported:
+                log.info("partition %d: %d events applied", pp.p, pp.applied_events)
+                reported, last_report_ms = pp.applied_events, now
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await pp.lease.release()
+        return pp.applied_events
