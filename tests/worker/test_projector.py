@@ -323,3 +323,24 @@ async def test_the_stream_is_trimmed_only_below_what_was_applied_and_retained(
     before = await async_redis.xlen(keys.stream(0))
     await Worker(async_redis, settings.with_overrides(retention_ms=0), clock=lambda: far).run(burst=True)
     assert await async_redis.xlen(keys.stream(0)) == before
+
+
+async def test_pending_entries_deleted_before_recovery_are_dropped_cleanly(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    events = generated(10)
+    ids = produce(settings, keys, events)
+    await async_redis.xgroup_create(keys.stream(0), GROUP, id="0")
+    await async_redis.xreadgroup(GROUP, "dead-worker", {keys.stream(0): ">"})
+    await async_redis.xdel(keys.stream(0), ids[3], ids[7])  # gone while pending (trimmed, deleted)
+    await Worker(async_redis, settings).run(burst=True)
+    kept = [e for i, e in enumerate(events) if i not in (3, 7)]
+    assert await read_views(async_redis, keys) == expected_views(kept)
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+
+
+def test_the_socket_timeout_always_exceeds_the_blocking_read() -> None:
+    from aegis_stream.store import socket_timeout_for
+
+    for block_ms in (1, 1000, 60_000):
+        assert socket_timeout_for(block_ms) > block_ms / 1000
