@@ -178,6 +178,10 @@ async def _status(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+class RebuildRefused(AegisError):
+    """``rebuild`` was asked for a version it cannot build into."""
+
+
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
@@ -200,7 +204,7 @@ async def _rebuild(settings: Settings, target: int | None) -> RebuildResult:
     try:
         return await rebuild(client, settings, clock_ms=lambda: time.time_ns() // 1_000_000, target=target)
     except ValueError as e:
-        raise ConfigError(str(e)) from e
+        raise RebuildRefused(str(e)) from e
     finally:
         await client.aclose()
 
@@ -268,7 +272,7 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
     previous = {sig: signal.signal(sig, _interrupt) for sig in HANDLED_SIGNALS}
     try:
         return _dispatch(args, settings)
-    except ListenError as e:
+    except (ListenError, RebuildRefused) as e:
         print(f"aegis-stream: {e}", file=sys.stderr)
         return 2
     except ConfigError as e:

@@ -36,6 +36,9 @@ def _other_clients(url: str) -> int:
         client.close()
 
 
+RECHECKS = 4  # looks at the client count, 100 ms apart
+
+
 class Attachment:
     """This process's use of an embedded engine: a held connection that counts as a user.
 
@@ -77,10 +80,18 @@ def attach_engine(data_dir: str | os.PathLike[str]) -> Attachment:
 
 def _release_locked(directory: Path, url: str, owned: EmbeddedEngine | None, timeout: float = 10.0) -> bool:
     """Last one out: stop the engine unless another connection remains (lock held)."""
-    try:
-        others = _other_clients(url)
-    except (redis.RedisError, OSError):
-        others = 0
+    others = 0
+    for attempt in range(RECHECKS):
+        try:
+            others = _other_clients(url)
+        except (redis.RedisError, OSError):
+            others = 0
+        if not others:
+            break
+        # A process killed with -9 a moment ago may still be listed until the server
+        # notices its closed socket: look again briefly before leaving the engine up.
+        if attempt + 1 < RECHECKS:
+            time.sleep(0.1)
     if others:
         if owned is not None:
             owned._detach()

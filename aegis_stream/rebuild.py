@@ -22,6 +22,7 @@ from aegis_stream.settings import Settings
 from aegis_stream.store import AsyncClient
 
 log = logging.getLogger(__name__)
+MAX_VERSION = 1_000_000  # as AEGIS_VIEWS_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ async def _replay_partition(
             return events, entries_seen
         entries = [(_sid(i), f) for i, f in raw]
         now = clock_ms()
-        batch = await writer.prepare(p, entries, now)
+        batch = await writer.prepare(p, entries)
         result = await writer.apply(
             p,
             token="",  # no lease: the rebuild is the only writer of its new namespace
@@ -81,6 +82,7 @@ async def _replay_partition(
             ack_ids=[],  # nothing to acknowledge: the rebuild reads without a group
             batch=batch,
             now_ms=now,
+            write_dead_letters=False,
         )
         if result.status != "ok":
             raise RuntimeError(
@@ -97,6 +99,8 @@ async def rebuild(
     base = Keys(settings.key_prefix, settings.views_version, settings.partitions)
     previous = await current_version(redis, base)
     version = target if target is not None else previous + 1
+    if not 1 <= version <= MAX_VERSION:
+        raise ValueError(f"views version must be between 1 and {MAX_VERSION}, got {version}")
     if version == previous:
         raise ValueError(f"views version {version} is the one in use; rebuild into another")
     keys = base.at_version(version)

@@ -16,6 +16,7 @@ from aegis_stream.cli import parse_window, run
 from aegis_stream.keys import Keys
 from aegis_stream.settings import Settings
 from tests.conftest import event_dict
+from tests.importers.conftest import make_db, reference_row
 
 
 def env_for(settings: Settings) -> dict[str, str]:
@@ -235,3 +236,24 @@ def test_rebuild_command(
     assert sync_redis.get(keys.views_pointer()) == b"2"
     assert run(["rebuild", "--version", "2"], env=env_for(settings)) == 2
     assert "views version 2 is the one in use" in capsys.readouterr().err
+
+
+def test_importing_a_reference_database_or_export_twice_counts_its_rows_once(
+    settings: Settings,
+    keys: Keys,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db = make_db(tmp_path / "aegis_audit.db", [reference_row(action_type=f"t{i}") for i in range(5)])
+    export = tmp_path / "export.jsonl"
+    export.write_text(
+        "".join(json.dumps({"id": 100 + i, **event_dict(action_type="x")}) + "\n" for i in range(3))
+    )
+    for _ in range(2):
+        assert run(["import", str(db)], env=env_for(settings)) == 0
+        assert run(["import", str(export)], env=env_for(settings)) == 0
+    assert run(["worker", "--burst"], env=env_for(settings)) == 0
+    assert sync_redis.xlen(keys.stream(0)) == 16  # appended twice...
+    assert sync_redis.hget(keys.totals(0), "total") == b"8"  # ...counted once, by row id
+    assert sync_redis.hget(keys.checkpoint(0), "duplicates") == b"8"

@@ -42,12 +42,21 @@ async def test_rebuilt_views_equal_the_live_ones_and_readers_switch(
     retried = [{**e, "event_id": f"e-{i}"} for i, e in enumerate(events[:500])]
     produce(settings, keys, events[500:] + retried + retried)  # retries, counted once
     sync_redis.xadd(keys.stream(0), {b"e": b"\xc1"})  # a dead letter
+    future = {**events[0], "timestamp": "2099-01-01T00:00:00Z"}
+    produce(settings, keys, [future])  # dead-lettered as too far ahead, by the live projector and the rebuild
     await Worker(async_redis, settings, clock=wall_ms).run(burst=True)
     live = dump(sync_redis, keys)
     assert live  # the live views exist
 
+    letters = sync_redis.xlen(keys.dead(0))
+    assert letters == 2
     result = await rebuild(async_redis, settings, clock_ms=wall_ms)
-    assert (result.previous_version, result.version, result.entries) == (1, 2, 3501)
+    assert (result.previous_version, result.version, result.entries) == (1, 2, 3502)
+    assert sync_redis.xlen(keys.dead(0)) == letters  # the rebuild does not append them again
+    live_cp = sync_redis.hgetall(keys.checkpoint(0))
+    rebuilt_cp = sync_redis.hgetall(keys.at_version(2).checkpoint(0))
+    for counter in (b"events", b"dead", b"duplicates", b"id"):
+        assert rebuilt_cp[counter] == live_cp[counter], counter
     assert result.events == 3000
     assert dump(sync_redis, keys.at_version(2)) == live  # key by key
 
@@ -69,3 +78,6 @@ async def test_rebuild_into_the_current_version_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match="views version 1 is the one in use"):
         await rebuild(async_redis, settings, clock_ms=wall_ms, target=1)
+    for bad in (0, -1, 10**20):
+        with pytest.raises(ValueError, match="views version must be between 1 and 1000000"):
+            await rebuild(async_redis, settings, clock_ms=wall_ms, target=bad)

@@ -49,7 +49,14 @@ class _KeyTable:
 
 
 def build_ops(
-    keys: Keys, p: int, batch: PreparedBatch, now_ms: int, *, dedupe_floor_ms: int | None, trim_minid: str
+    keys: Keys,
+    p: int,
+    batch: PreparedBatch,
+    now_ms: int,
+    *,
+    dedupe_floor_ms: int | None,
+    trim_minid: str,
+    write_dead_letters: bool = True,
 ) -> tuple[list[str], dict[str, Any]]:
     """Translate a prepared batch into the script's key list and ops map (pure; exposed for tests)."""
     table = _KeyTable()
@@ -78,7 +85,7 @@ def build_ops(
         if name == "total":
             expire += [key, at]
     dead_ops: list[Any] = []
-    for letter in batch.dead:
+    for letter in batch.dead if write_dead_letters else ():
         dead_ops += [letter.entry_id, letter.reason, letter.payload]
     seen: list[Any] = []
     trim_seen: list[Any] = []
@@ -111,7 +118,7 @@ class Writer:
         self._script = redis.register_script(APPLY_LUA)
 
     async def prepare(
-        self, p: int, entries: list[tuple[str, Fields]], now_ms: int, poison: dict[str, int] | None = None
+        self, p: int, entries: list[tuple[str, Fields]], poison: dict[str, int] | None = None
     ) -> PreparedBatch:
         """Decode, check and pre-aggregate entries, against the event ids this writer has recorded.
 
@@ -121,7 +128,6 @@ class Writer:
         events, dead = decode_entries(
             [e for e in entries if e[0] not in poison],
             max_bytes=settings.max_event_bytes,
-            now_ms=now_ms,
             max_future_skew_ms=settings.max_future_skew_ms,
         )
         for entry_id, fields in entries:
@@ -146,12 +152,23 @@ class Writer:
         batch: PreparedBatch,
         now_ms: int,
         trim_minid: str = "",
+        write_dead_letters: bool = True,
     ) -> ApplyResult:
-        """Apply one batch of partition ``p`` whose entries span ``first_id..last_id``."""
+        """Apply one batch of partition ``p`` whose entries span ``first_id..last_id``.
+
+        A rebuild passes ``write_dead_letters=False``: the dead-letter stream
+        already holds them (it is not versioned); they are still counted.
+        """
         window = self._settings.dedupe_window_ms
         dedupe_floor_ms = entry_ms(first_id) - window if window else None
         view_keys, ops = build_ops(
-            self._keys, p, batch, now_ms, dedupe_floor_ms=dedupe_floor_ms, trim_minid=trim_minid
+            self._keys,
+            p,
+            batch,
+            now_ms,
+            dedupe_floor_ms=dedupe_floor_ms,
+            trim_minid=trim_minid,
+            write_dead_letters=write_dead_letters,
         )
         script_keys = [
             self._keys.stream(p),

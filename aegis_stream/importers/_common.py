@@ -180,3 +180,16 @@ def _respaced(
         # spread_time clamps, in case the file grew between the passes.
         yield dataclasses.replace(record, ts_us=spread_time(seen, count, spread_us, now_us))
         seen += 1
+
+
+def source_id_prefix(path: PathLike) -> str:
+    """A stable event-id prefix from a file name: ``aegis_audit.db`` gives ``aegis_audit``.
+
+    Rows that carry the reference's row id get ``<prefix>-<id>`` as their
+    ``event_id``, so importing the same file twice counts its rows once.
+    """
+    name = os.path.basename(os.fspath(path))
+    if name.lower().endswith(".gz"):
+        name = name[:-3]
+    stem, dot, _ext = name.rpartition(".")
+    return (stem if dot and stem else name)[:100] or "import"

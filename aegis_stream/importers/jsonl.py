@@ -28,6 +28,7 @@ from aegis_stream.importers._common import (
     json_value,
     open_binary,
     read_head,
+    source_id_prefix,
 )
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ def _lines(
     path: PathLike, policy: Policy | None, agent: str | None, max_bytes: int | None
 ) -> Iterator[Record]:
     first = True  # no non-blank line seen yet
+    prefix = source_id_prefix(path)
     try:
         with open_binary(path) as fh:
             for number, line, whole in bounded_lines(fh):
@@ -89,7 +91,15 @@ def _lines(
                     continue
                 if not line.strip():
                     continue
-                record = _record(line, where, first=first, policy=policy, agent=agent, max_bytes=max_bytes)
+                record = _record(
+                    line,
+                    where,
+                    first=first,
+                    policy=policy,
+                    agent=agent,
+                    max_bytes=max_bytes,
+                    id_prefix=prefix,
+                )
                 first = False
                 yield record
                 if isinstance(record, Rejected) and record.reason == ARRAY_FILE:
@@ -135,6 +145,7 @@ def _record(
     policy: Policy | None,
     agent: str | None,
     max_bytes: int | None,
+    id_prefix: str | None = None,
 ) -> Record:
     """One whole, non-blank line as an event, or its rejection.
 
@@ -142,7 +153,7 @@ def _record(
     and is not valid JSON) is reported as an array file given as JSONL.
     """
     try:
-        return check_size(parse_line(line, policy=policy, agent=agent), max_bytes)
+        return check_size(parse_line(line, policy=policy, agent=agent, id_prefix=id_prefix), max_bytes)
     except _ArrayLine as e:
         return Rejected(where, ARRAY_FILE if first else e.reason)
     except InvalidEvent as e:
@@ -162,7 +173,9 @@ def _json_text(raw: dict[str, Any], name: str) -> None:
         raise InvalidEvent(f"{name}: not valid JSON text") from None
 
 
-def parse_line(line: bytes | str, *, policy: Policy | None = None, agent: str | None = None) -> AuditEvent:
+def parse_line(
+    line: bytes | str, *, policy: Policy | None = None, agent: str | None = None, id_prefix: str | None = None
+) -> AuditEvent:
     """Turn one JSON line into an :class:`~aegis_stream.events.AuditEvent`.
 
     Raises :class:`InvalidEvent` with the reason when the line is not a valid event.
@@ -186,8 +199,10 @@ def parse_line(line: bytes | str, *, policy: Policy | None = None, agent: str | 
         raise InvalidEvent(f"event: expected an object, got {type(raw).__name__}")
     if "id" in raw:
         # A reference export_jsonl row: the id is the SQLite row id, and both
-        # params and result data are JSON text.
-        del raw["id"]
+        # params and result data are JSON text. The row id makes a stable event id.
+        row_id = raw.pop("id")
+        if id_prefix and not raw.get("event_id") and isinstance(row_id, int | str) and str(row_id):
+            raw["event_id"] = f"{id_prefix}-{row_id}"
         _json_text(raw, "result_data")
     _json_text(raw, "action_params")  # a string is never valid params
     fill_agent(raw, agent)

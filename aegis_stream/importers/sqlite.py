@@ -29,6 +29,7 @@ from aegis_stream.importers._common import (
     fill_agent,
     json_value,
     read_head,
+    source_id_prefix,
 )
 
 if TYPE_CHECKING:
@@ -123,11 +124,14 @@ def _rows(
     max_bytes: int | None,
 ) -> Iterator[Record]:
     query = f"SELECT {', '.join(columns)} FROM {TABLE} ORDER BY id"  # noqa: S608 (fixed names)
+    prefix = source_id_prefix(path)
     try:
         with closing(connect_readonly(path)) as conn:
             for row in conn.execute(query):
                 raw = dict(zip(columns, row, strict=True))
-                where = f"row id {raw.pop('id')}"
+                row_id = raw.pop("id")
+                where = f"row id {row_id}"
+                raw["event_id"] = f"{prefix}-{row_id}"  # stable: a re-import counts once
                 record: Record
                 try:
                     record = check_size(row_to_event(raw, policy=policy, agent=agent), max_bytes)

@@ -49,12 +49,11 @@ def entry_ms(entry_id: str) -> int:
 
 
 def decode_entries(
-    entries: list[tuple[str, Fields]], *, max_bytes: int, now_ms: int, max_future_skew_ms: int
+    entries: list[tuple[str, Fields]], *, max_bytes: int, max_future_skew_ms: int
 ) -> tuple[list[tuple[str, AuditEvent]], list[DeadLetter]]:
     """Decode entries in order; the invalid and the too-far-future ones become dead letters."""
     events: list[tuple[str, AuditEvent]] = []
     dead: list[DeadLetter] = []
-    horizon_us = (now_ms + max_future_skew_ms) * 1000
     for entry_id, fields in entries:
         if fields is None:  # deleted between read and claim: nothing left to count
             continue
@@ -63,10 +62,12 @@ def decode_entries(
         except InvalidEvent as e:
             dead.append(DeadLetter(entry_id, e.reason, fields.get(ENTRY_FIELD, b"")))
             continue
-        if event.ts_us > horizon_us:
+        # Measured from when the entry was appended (its stream id), not from the
+        # projector's clock: lag does not change the verdict, and a replay agrees.
+        if event.ts_us > (entry_ms(entry_id) + max_future_skew_ms) * 1000:
             reason = (
                 f"timestamp: {event.timestamp} is more than {max_future_skew_ms} ms "
-                f"after the projector's clock"
+                f"after the event was appended"
             )
             dead.append(DeadLetter(entry_id, reason, fields.get(ENTRY_FIELD, b"")))
             continue

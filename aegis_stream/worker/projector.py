@@ -25,6 +25,7 @@ from aegis_stream.worker.lease import Lease
 
 log = logging.getLogger(__name__)
 Entry = tuple[str, dict[bytes, bytes] | None]
+ISOLATE_AFTER = 2  # deliveries; beyond this, pending entries are re-applied one at a time
 
 
 class LeaseLost(Exception):
@@ -115,8 +116,8 @@ class PartitionProjector:
     async def recover(self) -> int:
         """Re-process every pending entry of the group (any consumer), oldest first.
 
-        Entries delivered before without being applied are re-applied one at a
-        time, so that one entry that kills the process (a poison entry) cannot
+        Entries that have taken down more than one worker are re-applied one at
+        a time, so that one entry that kills the process (a poison entry) cannot
         take the others down with it; past ``max_deliveries`` it is dead-lettered.
         """
         handled = 0
@@ -136,7 +137,9 @@ class PartitionProjector:
             # reply[2] (Redis 7) lists pending ids whose entries were deleted;
             # XAUTOCLAIM already dropped them from the pending list.
             deliveries = await self._deliveries(entries)
-            if any(n > 1 for n in deliveries.values()):
+            # One crash leaves its batch pending with 2 deliveries: re-apply it as a batch.
+            # Entries that have already taken down a second worker are isolated one by one.
+            if any(n > ISOLATE_AFTER for n in deliveries.values()):
                 for entry in entries:
                     poisoned = deliveries.get(entry[0], 1) > self._settings.max_deliveries
                     await self.process([entry], poison=deliveries if poisoned else None)
@@ -162,6 +165,7 @@ class PartitionProjector:
         """
         if not entries:
             return
+        await self._keep_lease()  # a long recovery must not let the lease lapse under it
         entries.sort(key=lambda e: id_key(e[0]))
         checkpoint = _sid(await self._redis.hget(self._keys.checkpoint(self.p), "id") or b"")
         for _attempt in range(5):
@@ -174,7 +178,7 @@ class PartitionProjector:
             if not entries:
                 return
             now = self._clock()
-            batch = await self._writer.prepare(self.p, entries, now, poison)
+            batch = await self._writer.prepare(self.p, entries, poison)
             result = await self._writer.apply(
                 self.p,
                 token=self.lease.token,
