@@ -63,7 +63,8 @@ def _ping(url: str, timeout: float = 1.0) -> bool:
         client.close()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie nobody reaped counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -85,7 +86,7 @@ def _wait(proc: subprocess.Popen[bytes], timeout: float) -> bool:
 
 
 @contextlib.contextmanager
-def _dir_lock(data_dir: Path) -> Iterator[None]:
+def dir_lock(data_dir: Path) -> Iterator[None]:
     """Exclusive flock on ``<data_dir>/engine.lock`` (not re-entrant, even within one process)."""
     fd = os.open(data_dir / "engine.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -105,7 +106,7 @@ def _running_url(data_dir: Path) -> str | None:
         return None
     except (OSError, ValueError, KeyError, TypeError):
         pid, url = 0, ""
-    if pid > 0 and _pid_alive(pid) and _ping(url):
+    if pid > 0 and pid_alive(pid) and _ping(url):
         return url
     state_file.unlink(missing_ok=True)
     return None
@@ -119,7 +120,7 @@ def running_engine_url(data_dir: str | os.PathLike[str]) -> str | None:
     directory = Path(data_dir).absolute()
     if not (directory / "engine.json").exists():
         return None
-    with _dir_lock(directory):
+    with dir_lock(directory):
         return _running_url(directory)
 
 
@@ -143,7 +144,7 @@ class EmbeddedEngine:
         if self._proc is not None and self._url is not None:
             return self._url
         self._dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with _dir_lock(self._dir):
+        with dir_lock(self._dir):
             other = _running_url(self._dir)
             if other is not None:
                 raise StoreError(f"another process's engine already runs in {self._dir} ({other})")
@@ -256,7 +257,7 @@ class EmbeddedEngine:
         proc, url = self._proc, self._url
         if proc is None or url is None:
             return
-        with _dir_lock(self._dir):
+        with dir_lock(self._dir):
             self._stop_locked(proc, url, timeout)
 
     def _stop_locked(self, proc: subprocess.Popen[bytes], url: str, timeout: float) -> None:
@@ -270,7 +271,17 @@ class EmbeddedEngine:
             (self._dir / "engine.json").unlink(missing_ok=True)
             self._proc = self._url = None
 
-    def _detach(self) -> None:
+    @property
+    def running(self) -> bool:
+        """Whether this object still owns a started server process."""
+        return self._proc is not None and self._url is not None
+
+    def stop_locked(self, timeout: float = 10.0) -> None:
+        """:meth:`stop` for a caller that already holds the directory lock."""
+        if self._proc is not None and self._url is not None:
+            self._stop_locked(self._proc, self._url, timeout)
+
+    def detach(self) -> None:
         """Leave the server running for the processes still using it (``engine.json`` stays)."""
         self._proc = self._url = None
 
@@ -303,11 +314,12 @@ def ensure_engine(data_dir: str | os.PathLike[str]) -> tuple[str, EmbeddedEngine
     """
     directory = Path(data_dir).absolute()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _dir_lock(directory):
-        return _find_or_start_locked(directory)
+    with dir_lock(directory):
+        return find_or_start_locked(directory)
 
 
-def _find_or_start_locked(directory: Path) -> tuple[str, EmbeddedEngine | None]:
+def find_or_start_locked(directory: Path) -> tuple[str, EmbeddedEngine | None]:
+    """The running engine's URL, or a newly started engine; the caller holds :func:`dir_lock`."""
     url = _running_url(directory)
     if url is not None:
         return url, None

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import redis
 
-from aegis_stream.engine import EmbeddedEngine, _dir_lock, _find_or_start_locked, _pid_alive
+from aegis_stream.engine import EmbeddedEngine, dir_lock, find_or_start_locked, pid_alive
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
     """Poll until ``pid`` has exited (or is a zombie); False on timeout."""
     deadline = time.monotonic() + timeout
-    while _pid_alive(pid):
+    while pid_alive(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
@@ -59,7 +59,7 @@ class Attachment:
         hold, self._hold = self._hold, None
         if hold is None:
             return False
-        with _dir_lock(self.data_dir):
+        with dir_lock(self.data_dir):
             hold.close()
             return _release_locked(self.data_dir, self.url, self.owned)
 
@@ -68,13 +68,13 @@ def attach_engine(data_dir: str | os.PathLike[str]) -> Attachment:
     """Reuse or start the engine in ``data_dir`` and count this process as a user until released."""
     directory = Path(data_dir).absolute()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with _dir_lock(directory):
-        url, owned = _find_or_start_locked(directory)
+    with dir_lock(directory):
+        url, owned = find_or_start_locked(directory)
         try:
             return Attachment(directory, url, owned)
         except BaseException:
-            if owned is not None and owned._proc is not None:
-                owned._stop_locked(owned._proc, url, 10.0)
+            if owned is not None:
+                owned.stop_locked()
             raise
 
 
@@ -94,10 +94,10 @@ def _release_locked(directory: Path, url: str, owned: EmbeddedEngine | None, tim
             time.sleep(0.1)
     if others:
         if owned is not None:
-            owned._detach()
+            owned.detach()
         return False
-    if owned is not None and owned._proc is not None:
-        owned._stop_locked(owned._proc, url, timeout)
+    if owned is not None and owned.running:
+        owned.stop_locked(timeout)
     else:
         pid = _state_pid(directory)
         EmbeddedEngine._shutdown(url, timeout)
