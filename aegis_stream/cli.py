@@ -9,7 +9,6 @@ import logging
 import re
 import signal
 import sys
-import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from redis.exceptions import RedisClusterException
 
 from aegis_stream import __version__
 from aegis_stream.bundled import resolve_policy
+from aegis_stream.clock import wall_clock_ms
 from aegis_stream.errors import AegisError, ConfigError
 from aegis_stream.keys import Keys
 from aegis_stream.rebuild import RebuildResult, rebuild
@@ -202,7 +202,7 @@ async def _rebuild(settings: Settings, target: int | None) -> RebuildResult:
     assert settings.redis_url is not None
     client = async_client(settings.redis_url, cluster=settings.cluster)
     try:
-        return await rebuild(client, settings, clock_ms=lambda: time.time_ns() // 1_000_000, target=target)
+        return await rebuild(client, settings, clock_ms=wall_clock_ms, target=target)
     except ValueError as e:
         raise RebuildRefused(str(e)) from e
     finally:

@@ -64,6 +64,11 @@ class Keys:
         """The same key names for another views version."""
         return replace(self, version=version)
 
+    def following(self, pointer: bytes | str | None) -> Keys:
+        """The key names for the version a :meth:`views_pointer` value names (unset: these)."""
+        value = pointer.decode() if isinstance(pointer, bytes) else pointer
+        return self.at_version(int(value)) if value and value.isdigit() else self
+
     def demo_marker(self) -> str:
         """Set once the bundled demo sample has been imported."""
         return f"{self.prefix}:demo-imported"

@@ -8,7 +8,6 @@ given. ``emit_many`` sends one pipelined round trip per call.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ import redis
 from redis.exceptions import RedisClusterException
 
 from aegis_stream.classify import classify
+from aegis_stream.clock import wall_clock_us
 from aegis_stream.errors import InvalidEvent, StoreError
 from aegis_stream.events import AuditEvent, parse_event, utc_datetime
 from aegis_stream.keys import Keys, partition_for
@@ -24,11 +24,6 @@ from aegis_stream.store import AsyncClient, SyncClient
 from aegis_stream.wire import DEFAULT_MAX_BYTES, ENTRY_FIELD, encode
 
 EventLike = Mapping[str, Any] | AuditEvent
-
-
-def wall_clock_us() -> int:
-    """Microseconds since the epoch (the default clock)."""
-    return time.time_ns() // 1000
 
 
 def prepare(raw: EventLike, *, now_us: int, policy: Policy | None = None) -> AuditEvent:

@@ -20,6 +20,7 @@ from aegis_stream.apply import Writer
 from aegis_stream.keys import Keys
 from aegis_stream.settings import Settings
 from aegis_stream.store import AsyncClient
+from aegis_stream.streamids import text
 
 log = logging.getLogger(__name__)
 MAX_VERSION = 1_000_000  # as AEGIS_VIEWS_VERSION
@@ -35,14 +36,9 @@ class RebuildResult:
     entries: int
 
 
-def _sid(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 async def current_version(redis: AsyncClient, keys: Keys) -> int:
     """The views version in use."""
-    pointer = await redis.get(keys.views_pointer())
-    return int(pointer) if pointer and pointer.isdigit() else keys.version
+    return keys.following(await redis.get(keys.views_pointer())).version
 
 
 async def _clear(redis: AsyncClient, keys: Keys) -> None:
@@ -66,12 +62,12 @@ async def _replay_partition(
     writer = Writer(redis, keys, settings)
     events = entries_seen = 0
     while True:
-        checkpoint = _sid(await redis.hget(keys.checkpoint(p), "id") or b"")
+        checkpoint = text(await redis.hget(keys.checkpoint(p), "id") or b"")
         start = f"({checkpoint}" if checkpoint else "-"
         raw: Any = await redis.xrange(keys.stream(p), min=start, max="+", count=settings.batch_size)
         if not raw:
             return events, entries_seen
-        entries = [(_sid(i), f) for i, f in raw]
+        entries = [(text(i), f) for i, f in raw]
         now = clock_ms()
         batch = await writer.prepare(p, entries)
         result = await writer.apply(

@@ -18,13 +18,14 @@ import uvicorn
 
 from aegis_stream.api import create_app
 from aegis_stream.bundled import DEMO_SAMPLE, data_file, resolve_policy
+from aegis_stream.clock import wall_clock_us
 from aegis_stream.engine import EmbeddedEngine, running_engine_url
 from aegis_stream.engine_users import attach_engine
 from aegis_stream.errors import ConfigError, StoreError
 from aegis_stream.importers import Rejected, read_events
 from aegis_stream.keys import Keys
 from aegis_stream.policy import Policy
-from aegis_stream.producer import AsyncProducer, wall_clock_us
+from aegis_stream.producer import AsyncProducer
 from aegis_stream.settings import Settings
 from aegis_stream.store import async_client
 from aegis_stream.worker import Worker

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 
 import redis
@@ -21,6 +20,7 @@ from aegis_stream.api.dashboard import ROUTES
 from aegis_stream.api.metrics import ROUTE as METRICS_ROUTE
 from aegis_stream.api.state import AppState
 from aegis_stream.bundled import resolve_policy
+from aegis_stream.clock import wall_clock_ms
 from aegis_stream.errors import ConfigError, StoreError
 from aegis_stream.keys import Keys
 from aegis_stream.policy import Policy
@@ -29,10 +29,6 @@ from aegis_stream.store import async_client
 from aegis_stream.views import ViewReader
 
 log = logging.getLogger(__name__)
-
-
-def _wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def load_configured_policy(settings: Settings) -> Policy:
@@ -65,7 +61,7 @@ def create_app(
     settings: Settings,
     *,
     policy: Policy | None = None,
-    clock_ms: Callable[[], int] = _wall_clock_ms,
+    clock_ms: Callable[[], int] = wall_clock_ms,
 ) -> Starlette:
     """Build the API for ``settings`` (whose ``redis_url`` must be resolved already)."""
     if not settings.redis_url:

@@ -15,9 +15,10 @@ import msgpack
 
 from aegis_stream.buckets import BUCKET_SIZES, bucket_expiry
 from aegis_stream.keys import GROUP, Keys
-from aegis_stream.project.prepare import DeadLetter, Fields, PreparedBatch, decode_entries, entry_ms, fold
+from aegis_stream.project.prepare import DeadLetter, Fields, PreparedBatch, decode_entries, fold
 from aegis_stream.settings import Settings
 from aegis_stream.store import AsyncClient
+from aegis_stream.streamids import entry_ms, text
 from aegis_stream.wire import ENTRY_FIELD
 
 APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
@@ -181,9 +182,5 @@ class Writer:
         packed = msgpack.packb(ops, use_bin_type=False)
         args: list[Any] = [GROUP, token, first_id, last_id, now_ms, packed, *ack_ids]
         reply = await self._script(keys=script_keys, args=args)
-        status, checkpoint = (_text(x) for x in reply)
+        status, checkpoint = (text(x) for x in reply)
         return ApplyResult(status=status, checkpoint=checkpoint)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from aegis_stream.errors import InvalidEvent
 from aegis_stream.events import AuditEvent
 from aegis_stream.project.batch import BatchDelta
+from aegis_stream.streamids import entry_ms
 from aegis_stream.wire import ENTRY_FIELD, decode_entry
 
 Fields = dict[bytes, bytes] | None
@@ -41,11 +42,6 @@ class PreparedBatch:
     # event_id -> stream ms of its first occurrence, for ids first seen in this batch
     seen_ids: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
-
-
-def entry_ms(entry_id: str) -> int:
-    """The millisecond part of a stream id."""
-    return int(entry_id.partition("-")[0])
 
 
 def decode_entries(

@@ -16,12 +16,9 @@ from aegis_stream.errors import StoreError
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project.projection import DIMENSIONS
 from aegis_stream.store import AsyncClient
+from aegis_stream.streamids import id_key, text
 
 _NEVER = (2**63, 0)
-
-
-def _s(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _int(value: Any) -> int:
@@ -32,9 +29,8 @@ def _int(value: Any) -> int:
 
 
 def _order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
     try:
-        return int(ms), int(seq or 0)
+        return id_key(entry_id)
     except ValueError:
         return _NEVER
 
@@ -87,8 +83,7 @@ class ViewReader:
 
     async def active_keys(self) -> Keys:
         """Key names of the views version in use (a rebuild switches it atomically)."""
-        pointer = await self._redis.get(self._base.views_pointer())
-        return self._base.at_version(int(pointer)) if pointer and pointer.isdigit() else self._base
+        return self._base.following(await self._redis.get(self._base.views_pointer()))
 
     async def aggregates(self, dims: Sequence[str] = DIMENSIONS) -> Aggregates:
         """Totals and the requested dimensions, merged over partitions (one round trip)."""
@@ -106,13 +101,13 @@ class ViewReader:
         first: dict[str, dict[str, tuple[int, int]]] = {dim: {} for dim in dims}
         for _p in parts:
             for k, v in next(replies).items():
-                result.totals[_s(k)] += _int(v)
+                result.totals[text(k)] += _int(v)
             for dim in dims:
                 for k, v in next(replies).items():
-                    counts[dim][_s(k)] += _int(v)
+                    counts[dim][text(k)] += _int(v)
                 seen = first[dim]
                 for k, v in next(replies).items():
-                    name, order = _s(k), _order(_s(v))
+                    name, order = text(k), _order(text(v))
                     if order < seen.get(name, _NEVER):
                         seen[name] = order
         for dim in dims:
@@ -135,7 +130,7 @@ class ViewReader:
         for _p in parts:
             for start in starts:
                 for k, v in next(replies).items():
-                    merged[start][_s(k)] += _int(v)
+                    merged[start][text(k)] += _int(v)
         return [(start, dict(c)) for start, c in merged.items() if c.get("total", 0) > 0]
 
     async def pipeline_status(self, now_ms: int | None = None) -> list[PartitionStatus]:
@@ -168,17 +163,17 @@ class ViewReader:
         for i, p in enumerate(parts):
             length, checkpoint, groups, summary = replies[4 * i : 4 * i + 4]
             length = length if isinstance(length, int) else 0
-            cp = {_s(k): _s(v) for k, v in checkpoint.items()} if isinstance(checkpoint, dict) else {}
+            cp = {text(k): text(v) for k, v in checkpoint.items()} if isinstance(checkpoint, dict) else {}
             group: dict[Any, Any] = {}
             if isinstance(groups, list):
-                group = next((g for g in groups if _s(g.get("name", b"")) == GROUP), {})
+                group = next((g for g in groups if text(g.get("name", b"")) == GROUP), {})
             lag = group.get("lag")
             pending = int(group.get("pending", 0) or 0)
             oldest_age: int | None = None
             if isinstance(summary, dict):
                 pending = int(summary.get("pending") or 0)
                 oldest = summary.get("min")
-                ms = _order(_s(oldest))[0] if pending and oldest is not None else _NEVER[0]
+                ms = _order(text(oldest))[0] if pending and oldest is not None else _NEVER[0]
                 if now_ms is not None and ms != _NEVER[0]:
                     oldest_age = max(0, now_ms - ms)  # a future id (clock skew) counts as 0
             out.append(

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from aegis_stream.apply import Writer
+from aegis_stream.clock import wall_clock_ms
 from aegis_stream.keys import GROUP, Keys
-from aegis_stream.project.prepare import entry_ms
 from aegis_stream.settings import Settings
 from aegis_stream.store import AsyncClient
+from aegis_stream.streamids import entry_ms, id_key, text
 from aegis_stream.worker.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -30,21 +30,6 @@ ISOLATE_AFTER = 2  # deliveries; beyond this, pending entries are re-applied one
 
 class LeaseLost(Exception):
     """Another process holds the partition now; stop writing."""
-
-
-def wall_clock_ms() -> int:
-    """Milliseconds since the epoch (the default clock)."""
-    return time.time_ns() // 1_000_000
-
-
-def id_key(entry_id: str) -> tuple[int, int]:
-    """Sortable form of a stream id ``ms-seq``."""
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
-def _sid(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class PartitionProjector:
@@ -86,15 +71,13 @@ class PartitionProjector:
         The rewind re-delivers whatever the old version saw after the rebuild
         caught up; the new version's checkpoint fences what it already has.
         """
-        pointer = await self._redis.get(self._base_keys.views_pointer())
-        version = int(pointer) if pointer and pointer.isdigit() else self._base_keys.version
-        if version == self._keys.version:
+        keys = self._base_keys.following(await self._redis.get(self._base_keys.views_pointer()))
+        if keys.version == self._keys.version:
             return
-        keys = self._base_keys.at_version(version)
         checkpoint = await self._redis.hget(keys.checkpoint(self.p), "id")
-        await self._redis.xgroup_setid(keys.stream(self.p), GROUP, id=_sid(checkpoint or b"0"))
+        await self._redis.xgroup_setid(keys.stream(self.p), GROUP, id=text(checkpoint or b"0"))
         self._keys, self._writer = keys, Writer(self._redis, keys, self._settings)
-        log.info("partition %d: now writing views version %d", self.p, version)
+        log.info("partition %d: now writing views version %d", self.p, keys.version)
 
     async def step(self, *, block_ms: int | None) -> int:
         """Read and apply one batch of new entries; returns how many entries it handled."""
@@ -109,7 +92,7 @@ class PartitionProjector:
         )
         entries: list[Entry] = []
         for _stream, items in reply or []:
-            entries.extend((_sid(i), f) for i, f in items)
+            entries.extend((text(i), f) for i, f in items)
         await self.process(entries)
         return len(entries)
 
@@ -132,8 +115,8 @@ class PartitionProjector:
                 start_id=cursor,
                 count=self._settings.batch_size,
             )
-            cursor = _sid(reply[0])
-            entries: list[Entry] = [(_sid(i), f) for i, f in reply[1]]
+            cursor = text(reply[0])
+            entries: list[Entry] = [(text(i), f) for i, f in reply[1]]
             # reply[2] (Redis 7) lists pending ids whose entries were deleted;
             # XAUTOCLAIM already dropped them from the pending list.
             deliveries = await self._deliveries(entries)
@@ -156,7 +139,7 @@ class PartitionProjector:
         rows: Any = await self._redis.xpending_range(
             self._keys.stream(self.p), GROUP, min=entries[0][0], max=entries[-1][0], count=len(entries) * 2
         )
-        return {_sid(r["message_id"]): int(r["times_delivered"]) for r in rows}
+        return {text(r["message_id"]): int(r["times_delivered"]) for r in rows}
 
     async def process(self, entries: list[Entry], *, poison: dict[str, int] | None = None) -> None:
         """Apply a batch exactly once: skip what the checkpoint covers, fence the rest.
@@ -167,7 +150,7 @@ class PartitionProjector:
             return
         await self._keep_lease()  # a long recovery must not let the lease lapse under it
         entries.sort(key=lambda e: id_key(e[0]))
-        checkpoint = _sid(await self._redis.hget(self._keys.checkpoint(self.p), "id") or b"")
+        checkpoint = text(await self._redis.hget(self._keys.checkpoint(self.p), "id") or b"")
         for _attempt in range(5):
             if checkpoint:
                 floor = id_key(checkpoint)

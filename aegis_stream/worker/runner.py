@@ -16,10 +16,11 @@ from collections.abc import Callable
 
 import redis
 
+from aegis_stream.clock import wall_clock_ms
 from aegis_stream.keys import Keys
 from aegis_stream.settings import Settings
 from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient
-from aegis_stream.worker.projector import LeaseLost, PartitionProjector, wall_clock_ms
+from aegis_stream.worker.projector import LeaseLost, PartitionProjector
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 5.0
