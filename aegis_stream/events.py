@@ -29,6 +29,7 @@ SECRET_KEY = re.compile(
 )
 INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # what msgpack can carry
 MAX_TEXT = 4096  # characters, for every short text field
+MAX_DEPTH = 32  # nesting levels of params and result data
 MAX_EVENT_ID = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_TS_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z, the last datetime can hold
@@ -192,8 +193,8 @@ def _json_like(value: Any, where: str) -> None:
         else:
             _scalar(item, where)
             continue
-        if depth >= 32:
-            raise InvalidEvent(f"{where}: nested deeper than 32 levels")
+        if depth >= MAX_DEPTH:
+            raise InvalidEvent(f"{where}: nested deeper than {MAX_DEPTH} levels")
         for child in children:
             kind = type(child)
             if kind is str or kind is int or kind is bool or child is None:

@@ -17,6 +17,7 @@ from aegis_stream.events import (
     APPROVALS,
     INT_MAX,
     INT_MIN,
+    MAX_DEPTH,
     MAX_EVENT_ID,
     MAX_TEXT,
     MAX_TS_US,
@@ -74,28 +75,50 @@ _OPTIONAL_TEXT_SHORT = ("d", "m", "h", "rs", "re", "ag", "pa", "c")
 _SCALARS = (str, bool, type(None))
 
 
-def _flat_and_clean(mapping: dict[Any, Any]) -> bool:
-    """A one-level object of plain scalars whose keys need no redaction."""
-    for key, value in mapping.items():
-        if type(key) is not str or is_secret_key(key):
-            return False
-        kind = type(value)
+def _clean_tree(value: Any, *, redactable: bool) -> bool:
+    """True when ``value`` is JSON-like, nested less than 32 deep, and needs no redaction.
+
+    Mirrors what :func:`build_event` accepts without changing anything, so a
+    ``False`` only sends the event down the general path, which gives the reason.
+    """
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        if kind is float:
+            return math.isfinite(value)
         if kind is int:
-            if not INT_MIN <= value <= INT_MAX:
-                return False
-        elif kind is float:
-            if not math.isfinite(value):
-                return False
-        elif kind not in _SCALARS:
+            return bool(INT_MIN <= value <= INT_MAX)
+        return kind in _SCALARS
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth >= MAX_DEPTH:
             return False
+        if type(item) is dict:
+            for key in item:
+                if type(key) is not str or (redactable and is_secret_key(key)):
+                    return False
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            kind = type(child)
+            if kind is str or kind is bool or child is None:
+                continue
+            if kind is int:
+                if not INT_MIN <= child <= INT_MAX:
+                    return False
+            elif kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is not float or not math.isfinite(child):
+                return False
     return True
 
 
 def _fast_event(body: dict[Any, Any]) -> AuditEvent | None:
     """The common case (what the producer writes), checked directly; None means "use the full validator".
 
-    Anything unusual (an unknown key, an empty optional text, nested params, a
-    secret-looking key, a value out of range) falls back to :func:`build_event`,
+    Anything unusual (an unknown key, an empty optional text, a secret-looking
+    key, a value out of range, nesting too deep) falls back to :func:`build_event`,
     which gives the precise reason, so this only ever accepts what it would accept.
     """
     get = body.get
@@ -126,11 +149,9 @@ def _fast_event(body: dict[Any, Any]) -> AuditEvent | None:
             return None
         texts.append(value)
     params, data, depth, event_id = get("p"), get("rd"), get("cd", 0), get("id")
-    if params is not None and (type(params) is not dict or not _flat_and_clean(params)):
+    if params is not None and (type(params) is not dict or not _clean_tree(params, redactable=True)):
         return None
-    if data is not None and not (
-        (type(data) is dict and _flat_and_clean(data)) or (type(data) is str and data)
-    ):
+    if data is not None and not _clean_tree(data, redactable=False):
         return None
     if type(depth) is not int or not 0 <= depth < 2**31:
         return None

@@ -112,6 +112,14 @@ def _full_path(body: dict[str, object]) -> object:
         return type(e)
 
 
+def _nested(levels: int) -> dict[str, object]:
+    """A dict whose innermost container sits ``levels`` levels below the top."""
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
 def test_the_fast_path_accepts_only_what_the_validator_accepts_and_agrees() -> None:
     from aegis_stream.wire import _fast_event
 
@@ -137,6 +145,14 @@ def test_the_fast_path_accepts_only_what_the_validator_accepts_and_agrees() -> N
         {"k": float("inf")},
         {"k": 2**70},
         {1: 2},
+        {"k": [{"api_key": "s"}]},
+        {"k": [{"fine": [1, 2.5, None, "x"]}]},
+        {"k": [{"fine": [float("nan")]}]},
+        [{"token": 1}],
+        [[[b"x"]]],
+        _nested(31),
+        _nested(32),
+        _nested(33),
         "LOW",
         "low",
         "auto",
