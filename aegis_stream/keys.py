@@ -90,6 +90,18 @@ class Keys:
         """Hash ``value -> order key`` of the first event carrying that value."""
         return self._view(p, f"f:{dim}")
 
+    def profile(self, p: int, agent: str) -> str:
+        """Hash of one agent's profile: ``total``, ``blocked``, ``first_us``, ``last_us``, overflows."""
+        return self._view(p, f"prof:{agent}")
+
+    def profile_counts(self, p: int, kind: str, agent: str) -> str:
+        """Hash ``value -> count`` of one agent's ``types`` or ``targets`` (capped)."""
+        return self._view(p, f"pn:{kind}:{agent}")
+
+    def profile_first_seen(self, p: int, kind: str, agent: str) -> str:
+        """Hash ``value -> order key`` for :meth:`profile_counts`."""
+        return self._view(p, f"pf:{kind}:{agent}")
+
     def dedupe(self, p: int) -> str:
         """Sorted set ``event_id -> stream ms of first occurrence`` within the de-duplication window."""
         return self._view(p, "dedupe")

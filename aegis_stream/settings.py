@@ -34,6 +34,8 @@ ENV_VARS: dict[str, str] = {
     "AEGIS_MAX_FUTURE_SKEW_MS": "max_future_skew_ms",
     "AEGIS_RETENTION_MS": "retention_ms",
     "AEGIS_CLUSTER": "cluster",
+    "AEGIS_ANOMALIES": "anomalies",
+    "AEGIS_AGENT_MAP_CAP": "agent_map_cap",
     "AEGIS_LOG_LEVEL": "log_level",
 }
 _MONTH_MS = 30 * 86_400_000
@@ -74,6 +76,8 @@ class Settings:
     max_future_skew_ms: int = 5 * 60_000
     retention_ms: int = 7 * 24 * 3_600_000
     cluster: bool = False
+    anomalies: bool = True
+    agent_map_cap: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -118,6 +122,7 @@ class Settings:
             (0 < self.max_future_skew_ms <= _MONTH_MS, "AEGIS_MAX_FUTURE_SKEW_MS must be 1 to 2592000000"),
             (0 <= self.retention_ms <= 120 * _MONTH_MS, "AEGIS_RETENTION_MS must be 0 to 311040000000"),
             (0 <= self.port <= 65535, "AEGIS_PORT must be between 0 and 65535"),
+            (1 <= self.agent_map_cap <= 1_000_000, "AEGIS_AGENT_MAP_CAP must be between 1 and 1000000"),
             (
                 bool(self.key_prefix) and "{" not in self.key_prefix and "}" not in self.key_prefix,
                 "AEGIS_KEY_PREFIX must be non-empty and must not contain braces",

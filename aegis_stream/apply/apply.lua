@@ -9,7 +9,10 @@
 --                       x = {ki, at_ms, ...}, d = {id, reason, payload, ...},
 --                       z = {ki, score, member, ...} (event ids seen), zt = {ki, floor},
 --                       t = minid (trim the stream below it, "" = keep),
---                       c = {events, dead, late, duplicates}}
+--                       c = {events, dead, late, duplicates},
+--                       cm = {map ki, first-seen ki, profile ki, overflow field, value, delta, id, ...},
+--                       cap = most values a capped map may hold,
+--                       lo / hi = {ki, field, fixed-width value, ...} (keep the least / greatest)}
 -- ARGV[7..] ids to acknowledge
 --
 -- Returns {"ok", last} | {"stale", checkpoint} | {"lease", holder}.
@@ -48,6 +51,36 @@ end
 local n = ops['n'] or {}
 for i = 1, #n, 3 do
   redis.call('HSETNX', KEYS[4 + n[i]], n[i + 1], n[i + 2])
+end
+-- A capped map admits new values, in the order given (first occurrence in the
+-- stream), until it holds `cap` of them; later new values count as overflow.
+-- The order makes the admitted set the same however the log is batched.
+local cm = ops['cm'] or {}
+local cap = tonumber(ops['cap']) or 0
+for i = 1, #cm, 7 do
+  local map = KEYS[4 + cm[i]]
+  if redis.call('HEXISTS', map, cm[i + 4]) == 1 then
+    redis.call('HINCRBY', map, cm[i + 4], cm[i + 5])
+  elseif redis.call('HLEN', map) < cap then
+    redis.call('HSET', map, cm[i + 4], cm[i + 5])
+    redis.call('HSET', KEYS[4 + cm[i + 1]], cm[i + 4], cm[i + 6])
+  else
+    redis.call('HINCRBY', KEYS[4 + cm[i + 2]], cm[i + 3], cm[i + 5])
+  end
+end
+local lo = ops['lo'] or {}
+for i = 1, #lo, 3 do
+  local current = redis.call('HGET', KEYS[4 + lo[i]], lo[i + 1])
+  if not current or lo[i + 2] < current then
+    redis.call('HSET', KEYS[4 + lo[i]], lo[i + 1], lo[i + 2])
+  end
+end
+local hi = ops['hi'] or {}
+for i = 1, #hi, 3 do
+  local current = redis.call('HGET', KEYS[4 + hi[i]], hi[i + 1])
+  if not current or hi[i + 2] > current then
+    redis.call('HSET', KEYS[4 + hi[i]], hi[i + 1], hi[i + 2])
+  end
 end
 local x = ops['x'] or {}
 for i = 1, #x, 2 do

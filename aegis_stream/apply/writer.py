@@ -58,8 +58,13 @@ def build_ops(
     dedupe_floor_ms: int | None,
     trim_minid: str,
     write_dead_letters: bool = True,
+    agent_map_cap: int | None = None,
 ) -> tuple[list[str], dict[str, Any]]:
-    """Translate a prepared batch into the script's key list and ops map (pure; exposed for tests)."""
+    """Translate a prepared batch into the script's key list and ops map (pure; exposed for tests).
+
+    ``agent_map_cap`` bounds each agent's ``types`` and ``targets`` maps;
+    ``None`` leaves agent profiles out (anomaly projection switched off).
+    """
     table = _KeyTable()
     hincr: list[Any] = []
     hsetnx: list[Any] = []
@@ -96,9 +101,38 @@ def build_ops(
             seen += [ids_key, at_ms, eid]
         if dedupe_floor_ms is not None:
             trim_seen = [ids_key, dedupe_floor_ms]
+    capped: list[Any] = []
+    earliest: list[Any] = []
+    latest: list[Any] = []
+    if agent_map_cap is not None:
+        for (agent, name), n in delta.profile_counters.items():
+            hincr += [table(keys.profile(p, agent)), name, n]
+        first_ids = delta.profile_first_seen
+        map_keys: dict[tuple[str, str], list[Any]] = {}
+        for (agent, kind, value), n in delta.profile_maps.items():
+            head = map_keys.get((agent, kind))
+            if head is None:
+                head = map_keys[(agent, kind)] = [
+                    table(keys.profile_counts(p, kind, agent)),
+                    table(keys.profile_first_seen(p, kind, agent)),
+                    table(keys.profile(p, agent)),
+                    f"{kind}_overflow",
+                ]
+            capped += head
+            capped += [value, n, first_ids[(agent, kind, value)]]
+        for agent, (first_us, last_us) in delta.profile_spans.items():
+            profile = table(keys.profile(p, agent))
+            # fixed width, so the script compares them as strings (Lua numbers lose
+            # precision past 2**53 microseconds, which year 9999 needs)
+            earliest += [profile, "first_us", f"{first_us:018d}"]
+            latest += [profile, "last_us", f"{last_us:018d}"]
     ops = {
         "h": hincr,
         "n": hsetnx,
+        "cm": capped,
+        "cap": agent_map_cap or 0,
+        "lo": earliest,
+        "hi": latest,
         "x": expire,
         "d": dead_ops,
         "z": seen,
@@ -170,6 +204,7 @@ class Writer:
             dedupe_floor_ms=dedupe_floor_ms,
             trim_minid=trim_minid,
             write_dead_letters=write_dead_letters,
+            agent_map_cap=self._settings.agent_map_cap if self._settings.anomalies else None,
         )
         script_keys = [
             self._keys.stream(p),

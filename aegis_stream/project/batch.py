@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from aegis_stream.buckets import BUCKET_SIZES, HOUR_MS, bucket_start
 from aegis_stream.events import AuditEvent
-from aegis_stream.project.projection import APPROVAL_FIELD, project
+from aegis_stream.project.projection import APPROVAL_FIELD, NO_AGENT, project
 
 # Hour counts roll up into every bucket size only if each is a whole number of hours.
 assert all(p.size_ms % HOUR_MS == 0 for p in BUCKET_SIZES)
@@ -28,7 +29,21 @@ Shape = tuple[str, str, str | None, str, str | None, str | None]
 class BatchDelta:
     """The summed increments of one batch, ready for the writer."""
 
-    __slots__ = ("_buckets", "_dims", "_first_seen", "_hours", "_shapes", "_stale", "_totals", "events")
+    __slots__ = (
+        "_buckets",
+        "_dims",
+        "_first_seen",
+        "_hours",
+        "_profile_counters",
+        "_profile_first_seen",
+        "_profile_maps",
+        "_shapes",
+        "_spans",
+        "_stale",
+        "_targets",
+        "_totals",
+        "events",
+    )
 
     def __init__(self) -> None:
         self.events = 0
@@ -40,6 +55,12 @@ class BatchDelta:
         self._dims: Counter[tuple[str, str]] = Counter()
         self._first_seen: dict[tuple[str, str], str] = {}
         self._buckets: Counter[tuple[int, int, str]] = Counter()
+        # per agent: [first, last] event time; per (agent, target): [count, first stream id]
+        self._spans: dict[str, list[int]] = {}
+        self._targets: dict[tuple[str, str], list[Any]] = {}
+        self._profile_counters: Counter[tuple[str, str]] = Counter()
+        self._profile_maps: Counter[tuple[str, str, str]] = Counter()
+        self._profile_first_seen: dict[tuple[str, str, str], str] = {}
         self._stale = False
 
     def add(self, entry_id: str, event: AuditEvent) -> None:
@@ -58,7 +79,23 @@ class BatchDelta:
             self._shapes[shape] = [1, entry_id, event]
         else:
             slot[0] += 1  # type: ignore[operator]
-        self._hours[(event.ts_us // 1000 // HOUR_MS * HOUR_MS, event.approval)] += 1
+        ts_us = event.ts_us
+        self._hours[(ts_us // 1000 // HOUR_MS * HOUR_MS, event.approval)] += 1
+        # Targets and times are not part of the shape (targets are often unique), so
+        # the profile's share of them is kept per event.
+        agent = event.agent_id if event.agent_id is not None else NO_AGENT
+        span = self._spans.get(agent)
+        if span is None:
+            self._spans[agent] = [ts_us, ts_us]
+        elif ts_us < span[0]:
+            span[0] = ts_us
+        elif ts_us > span[1]:
+            span[1] = ts_us
+        target = self._targets.get((agent, event.action_target))
+        if target is None:
+            self._targets[(agent, event.action_target)] = [1, entry_id]
+        else:
+            target[0] += 1
         self._stale = True
 
     def _finish(self) -> None:
@@ -67,6 +104,9 @@ class BatchDelta:
         totals: Counter[str] = Counter()
         dims: Counter[tuple[str, str]] = Counter()
         first_seen: dict[tuple[str, str], str] = {}
+        counters: Counter[tuple[str, str]] = Counter()
+        maps: Counter[tuple[str, str, str]] = Counter()
+        maps_first: dict[tuple[str, str, str], str] = {}
         for count, first_id, sample in self._shapes.values():
             assert isinstance(count, int) and isinstance(first_id, str) and isinstance(sample, AuditEvent)
             inc = project(sample)
@@ -75,6 +115,16 @@ class BatchDelta:
             for dim in inc.dims:
                 dims[dim] += count
                 first_seen.setdefault(dim, first_id)
+            profile = inc.profile
+            for name in profile.counters:
+                counters[(profile.agent, name)] += count
+            for kind, value in profile.maps:
+                if kind != "targets":  # counted per event in add()
+                    maps[(profile.agent, kind, value)] += count
+                    maps_first.setdefault((profile.agent, kind, value), first_id)
+        for (agent, target), (count, first_id) in self._targets.items():
+            maps[(agent, "targets", target)] += count
+            maps_first[(agent, "targets", target)] = first_id
         buckets: Counter[tuple[int, int, str]] = Counter()
         for (hour, approval), count in self._hours.items():
             name = APPROVAL_FIELD[approval]
@@ -83,6 +133,7 @@ class BatchDelta:
                 buckets[(period.size_ms, start, "total")] += count
                 buckets[(period.size_ms, start, name)] += count
         self._totals, self._dims, self._first_seen, self._buckets = totals, dims, first_seen, buckets
+        self._profile_counters, self._profile_maps, self._profile_first_seen = counters, maps, maps_first
         self._stale = False
 
     @property
@@ -108,6 +159,29 @@ class BatchDelta:
         """``(size_ms, start_ms, field) -> count`` for every timeline bucket touched."""
         self._finish()
         return self._buckets
+
+    @property
+    def profile_counters(self) -> Counter[tuple[str, str]]:
+        """``(agent, counter) -> count`` for agent profiles (``total``, ``blocked``)."""
+        self._finish()
+        return self._profile_counters
+
+    @property
+    def profile_maps(self) -> Counter[tuple[str, str, str]]:
+        """``(agent, kind, value) -> count``; within one ``(agent, kind)``, in first-occurrence order."""
+        self._finish()
+        return self._profile_maps
+
+    @property
+    def profile_first_seen(self) -> dict[tuple[str, str, str], str]:
+        """``(agent, kind, value) ->`` stream id of the first entry in the batch carrying it."""
+        self._finish()
+        return self._profile_first_seen
+
+    @property
+    def profile_spans(self) -> dict[str, tuple[int, int]]:
+        """``agent -> (earliest, latest)`` event time in microseconds."""
+        return {agent: (span[0], span[1]) for agent, span in self._spans.items()}
 
 
 def aggregate(entries: Iterable[tuple[str, AuditEvent]]) -> BatchDelta:

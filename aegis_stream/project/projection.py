@@ -22,6 +22,24 @@ DEFAULT_RULE = "<default>"
 HIGH_RISK = frozenset({"HIGH", "CRITICAL"})
 
 
+PROFILE_MAPS = ("types", "targets")  # per-agent maps, each capped (see apply.lua)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileIncrement:
+    """What one event adds to its agent's behaviour profile (DESIGN D3).
+
+    ``counters`` are +1 each (``total``; ``blocked`` when the approval is
+    ``block``); ``maps`` are +1 in the agent's ``types`` and ``targets``;
+    ``ts_us`` widens the profile's first/last seen (event time).
+    """
+
+    agent: str
+    counters: tuple[str, ...]
+    maps: tuple[tuple[str, str], ...]
+    ts_us: int
+
+
 @dataclass(frozen=True, slots=True)
 class Increments:
     """What one event adds to the views (every delta is +1)."""
@@ -29,6 +47,7 @@ class Increments:
     totals: tuple[str, ...]
     dims: tuple[tuple[str, str], ...]
     buckets: tuple[tuple[int, int, str], ...]
+    profile: ProfileIncrement
 
 
 def totals_fields(event: AuditEvent) -> tuple[str, ...]:
@@ -66,4 +85,16 @@ def project(event: AuditEvent) -> Increments:
         start = bucket_start(ts_ms, period.size_ms)
         buckets.append((period.size_ms, start, "total"))
         buckets.append((period.size_ms, start, field))
-    return Increments(totals=totals_fields(event), dims=dims, buckets=tuple(buckets))
+    return Increments(
+        totals=totals_fields(event), dims=dims, buckets=tuple(buckets), profile=profile_increment(event)
+    )
+
+
+def profile_increment(event: AuditEvent) -> ProfileIncrement:
+    """The agent-profile part of :func:`project`."""
+    return ProfileIncrement(
+        agent=event.agent_id if event.agent_id is not None else NO_AGENT,
+        counters=("total", "blocked") if event.approval == "block" else ("total",),
+        maps=(("types", event.action_type), ("targets", event.action_target)),
+        ts_us=event.ts_us,
+    )

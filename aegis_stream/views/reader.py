@@ -12,27 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aegis_stream.buckets import Period, window_starts
-from aegis_stream.errors import StoreError
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project.projection import DIMENSIONS
 from aegis_stream.store import AsyncClient
-from aegis_stream.streamids import id_key, text
-
-_NEVER = (2**63, 0)
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise StoreError(f"a view holds a non-integer counter ({value!r:.40}); rebuild the views") from None
-
-
-def _order(entry_id: str) -> tuple[int, int]:
-    try:
-        return id_key(entry_id)
-    except ValueError:
-        return _NEVER
+from aegis_stream.streamids import text
+from aegis_stream.views.profiles import AgentProfile, read_profiles
+from aegis_stream.views.values import NEVER, counter, order
 
 
 @dataclass(slots=True)
@@ -101,20 +86,26 @@ class ViewReader:
         first: dict[str, dict[str, tuple[int, int]]] = {dim: {} for dim in dims}
         for _p in parts:
             for k, v in next(replies).items():
-                result.totals[text(k)] += _int(v)
+                result.totals[text(k)] += counter(v)
             for dim in dims:
                 for k, v in next(replies).items():
-                    counts[dim][text(k)] += _int(v)
+                    counts[dim][text(k)] += counter(v)
                 seen = first[dim]
                 for k, v in next(replies).items():
-                    name, order = text(k), _order(text(v))
-                    if order < seen.get(name, _NEVER):
-                        seen[name] = order
+                    name, at = text(k), order(text(v))
+                    if at < seen.get(name, NEVER):
+                        seen[name] = at
         for dim in dims:
             seen = first[dim]
-            ordered = sorted(counts[dim].items(), key=lambda kv: seen.get(kv[0], _NEVER))
+            ordered = sorted(counts[dim].items(), key=lambda kv: seen.get(kv[0], NEVER))
             result.dims[dim] = [(k, n) for k, n in ordered if n]
         return result
+
+    async def profiles(self) -> list[AgentProfile]:
+        """Every agent's profile, in the order agents first appeared (two round trips)."""
+        keys = await self.active_keys()
+        agents = (await self.aggregates(("agent",))).dims["agent"]
+        return await read_profiles(self._redis, keys, [agent for agent, _ in agents])
 
     async def timeline(self, period: Period, now_ms: int) -> list[tuple[int, dict[str, int]]]:
         """Non-empty buckets of ``period`` from the one holding ``now - lookback`` through now."""
@@ -130,7 +121,7 @@ class ViewReader:
         for _p in parts:
             for start in starts:
                 for k, v in next(replies).items():
-                    merged[start][text(k)] += _int(v)
+                    merged[start][text(k)] += counter(v)
         return [(start, dict(c)) for start, c in merged.items() if c.get("total", 0) > 0]
 
     async def pipeline_status(self, now_ms: int | None = None) -> list[PartitionStatus]:
@@ -173,8 +164,8 @@ class ViewReader:
             if isinstance(summary, dict):
                 pending = int(summary.get("pending") or 0)
                 oldest = summary.get("min")
-                ms = _order(text(oldest))[0] if pending and oldest is not None else _NEVER[0]
-                if now_ms is not None and ms != _NEVER[0]:
+                ms = order(text(oldest))[0] if pending and oldest is not None else NEVER[0]
+                if now_ms is not None and ms != NEVER[0]:
                     oldest_age = max(0, now_ms - ms)  # a future id (clock skew) counts as 0
             out.append(
                 PartitionStatus(
@@ -184,11 +175,11 @@ class ViewReader:
                     lag=int(lag) if lag is not None else (length if not group else None),
                     oldest_pending_age_ms=oldest_age,
                     checkpoint=cp.get("id"),
-                    applied_events=_int(cp.get("events", 0)),
-                    last_applied_ms=_int(cp["applied_ms"]) if "applied_ms" in cp else None,
-                    dead_letters=_int(cp.get("dead", 0)),
-                    late_events=_int(cp.get("late", 0)),
-                    duplicates=_int(cp.get("duplicates", 0)),
+                    applied_events=counter(cp.get("events", 0)),
+                    last_applied_ms=counter(cp["applied_ms"]) if "applied_ms" in cp else None,
+                    dead_letters=counter(cp.get("dead", 0)),
+                    late_events=counter(cp.get("late", 0)),
+                    duplicates=counter(cp.get("duplicates", 0)),
                 )
             )
         return out

@@ -10,6 +10,7 @@ import pytest
 
 from aegis_stream.events import parse_event
 from aegis_stream.project import aggregate, project
+from aegis_stream.streamids import id_key
 from tests.conftest import event_dict
 
 NOON_MS = 1_796_040_000_000
@@ -69,6 +70,24 @@ def test_buckets(approval: str, field: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("overrides", "agent", "counters"),
+    [
+        ({}, "agent-a", ("total",)),
+        ({"approval": "block"}, "agent-a", ("total", "blocked")),
+        ({"approval": "approve", "agent_id": None}, "", ("total",)),
+        ({"approval": "block", "agent_id": ""}, "", ("total", "blocked")),
+    ],
+)
+def test_profile(overrides: dict[str, Any], agent: str, counters: tuple[str, ...]) -> None:
+    event = parse_event(event_dict(timestamp="2026-11-30T12:00:00.000250Z", **overrides))
+    profile = project(event).profile
+    assert profile.agent == agent
+    assert profile.counters == counters
+    assert profile.maps == (("types", "read_file"), ("targets", "docs/readme.md"))
+    assert profile.ts_us == NOON_MS * 1000 + 250
+
+
 def test_aggregate_sums_and_keeps_first_seen() -> None:
     events = [
         ("1-0", parse_event(event_dict(risk_level="HIGH", approval="approve"))),
@@ -111,6 +130,7 @@ def test_batch_sum_equals_per_event_projection() -> None:
                         result_status=rng.choice([None, "success", "failed"]),
                         action_type=f"t{rng.randint(0, 9)}",
                         agent_id=rng.choice([None, "a", "b", "c"]),
+                        action_target=f"x{rng.randint(0, 40)}",
                         matched_rule=rng.choice([None, "", "<default>", "r1", "r2"]),
                     )
                 ),
@@ -120,6 +140,10 @@ def test_batch_sum_equals_per_event_projection() -> None:
     dims: Counter[tuple[str, str]] = Counter()
     buckets: Counter[tuple[int, int, str]] = Counter()
     first: dict[tuple[str, str], str] = {}
+    counters: Counter[tuple[str, str]] = Counter()
+    maps: Counter[tuple[str, str, str]] = Counter()
+    maps_first: dict[tuple[str, str, str], str] = {}
+    spans: dict[str, tuple[int, int]] = {}
     for entry_id, event in entries:
         inc = project(event)
         totals.update(inc.totals)
@@ -127,9 +151,24 @@ def test_batch_sum_equals_per_event_projection() -> None:
         buckets.update(inc.buckets)
         for dim in inc.dims:
             first.setdefault(dim, entry_id)
+        agent = inc.profile.agent
+        counters.update((agent, name) for name in inc.profile.counters)
+        for kind, value in inc.profile.maps:
+            maps[(agent, kind, value)] += 1
+            maps_first.setdefault((agent, kind, value), entry_id)
+        low, high = spans.get(agent, (inc.profile.ts_us, inc.profile.ts_us))
+        spans[agent] = (min(low, inc.profile.ts_us), max(high, inc.profile.ts_us))
     delta = aggregate(entries)
     assert delta.events == 3000
     assert delta.totals == totals
     assert delta.dims == dims
     assert delta.buckets == buckets
     assert delta.first_seen == first
+    assert delta.profile_counters == counters
+    assert delta.profile_maps == maps
+    assert delta.profile_first_seen == maps_first
+    assert delta.profile_spans == spans
+    # the writer admits capped values in this order: within each agent's map, stream order
+    for agent, kind in {(a, k) for a, k, _ in maps}:
+        in_delta = [v for a, k, v in delta.profile_maps if (a, k) == (agent, kind)]
+        assert in_delta == sorted(in_delta, key=lambda v: id_key(maps_first[(agent, kind, v)]))

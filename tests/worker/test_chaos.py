@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from typing import Any
 
 import redis.asyncio as aredis
 
@@ -16,6 +17,7 @@ from aegis_stream.keys import GROUP, Keys
 from aegis_stream.settings import Settings
 from aegis_stream.views import ViewReader
 from aegis_stream.worker import Worker
+from tests.views.test_profiles import as_dict, expected_profiles
 from tests.worker.test_projector import expected_views, generated, produce
 
 ROUNDS = 20
@@ -39,6 +41,10 @@ def spawn(settings: Settings) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def by_agent(profile: dict[str, Any]) -> str:
+    return str(profile["agent"])
 
 
 async def applied(r: aredis.Redis, keys: Keys) -> int:
@@ -84,5 +90,7 @@ async def test_twenty_kill_9s_with_two_workers_per_partition(
     assert merged.total == 20_000
     for dim in ("risk", "approval", "type", "agent", "status"):
         assert Counter(dict(merged.dims[dim])) == expected[dim], dim
+    profiles = await ViewReader(async_redis, keys).profiles()
+    assert sorted(map(as_dict, profiles), key=by_agent) == sorted(expected_profiles(events), key=by_agent)
     for p in range(PARTITIONS):
         assert (await async_redis.xpending(keys.stream(p), GROUP))["pending"] == 0

@@ -1,0 +1,26 @@
+"""Reading values back out of view hashes (shared by the view readers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aegis_stream.errors import StoreError
+from aegis_stream.streamids import id_key
+
+NEVER = (2**63, 0)  # sorts after every stream id
+
+
+def counter(value: Any) -> int:
+    """A stored counter as an int; a corrupted one is a :class:`StoreError`, not a crash."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise StoreError(f"a view holds a non-integer counter ({value!r:.40}); rebuild the views") from None
+
+
+def order(entry_id: str) -> tuple[int, int]:
+    """Sort key of a first-seen stream id (an unreadable one sorts last)."""
+    try:
+        return id_key(entry_id)
+    except ValueError:
+        return NEVER
