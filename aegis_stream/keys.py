@@ -90,6 +90,14 @@ class Keys:
         """Hash ``value -> order key`` of the first event carrying that value."""
         return self._view(p, f"f:{dim}")
 
+    def span(self, p: int) -> str:
+        """Hash ``first_us``, ``last_us``: the earliest and latest event time applied."""
+        return self._view(p, "span")
+
+    def activity(self, p: int) -> str:
+        """Sorted set of activity clusters (``s1:u1:s2:u2`` scored by start second), for CC7.2."""
+        return self._view(p, "activity")
+
     def profile(self, p: int, agent: str) -> str:
         """Hash of one agent's profile: ``total``, ``blocked``, ``first_us``, ``last_us``, overflows."""
         return self._view(p, f"prof:{agent}")

@@ -37,6 +37,7 @@ ENV_VARS: dict[str, str] = {
     "AEGIS_ANOMALIES": "anomalies",
     "AEGIS_AGENT_MAP_CAP": "agent_map_cap",
     "AEGIS_LOG_LEVEL": "log_level",
+    "AEGIS_POLICY_POLL_MS": "policy_poll_ms",
 }
 _MONTH_MS = 30 * 86_400_000
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
@@ -78,6 +79,7 @@ class Settings:
     cluster: bool = False
     anomalies: bool = True
     agent_map_cap: int = 1000
+    policy_poll_ms: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -123,6 +125,7 @@ class Settings:
             (0 <= self.retention_ms <= 120 * _MONTH_MS, "AEGIS_RETENTION_MS must be 0 to 311040000000"),
             (0 <= self.port <= 65535, "AEGIS_PORT must be between 0 and 65535"),
             (1 <= self.agent_map_cap <= 1_000_000, "AEGIS_AGENT_MAP_CAP must be between 1 and 1000000"),
+            (0 <= self.policy_poll_ms <= 3_600_000, "AEGIS_POLICY_POLL_MS must be 0 to 3600000"),
             (
                 bool(self.key_prefix) and "{" not in self.key_prefix and "}" not in self.key_prefix,
                 "AEGIS_KEY_PREFIX must be non-empty and must not contain braces",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -15,12 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from aegis_stream.api import anomalies, dashboard, policy_routes, reports
 from aegis_stream.api.auth import TokenAuth
-from aegis_stream.api.dashboard import ROUTES
 from aegis_stream.api.metrics import ROUTE as METRICS_ROUTE
+from aegis_stream.api.policy_watch import PolicyWatcher
 from aegis_stream.api.state import AppState
-from aegis_stream.bundled import resolve_policy
-from aegis_stream.clock import wall_clock_ms
+from aegis_stream.bundled import BUNDLED_POLICIES, resolve_policy
+from aegis_stream.clock import wall_clock_us
 from aegis_stream.errors import ConfigError, StoreError
 from aegis_stream.keys import Keys
 from aegis_stream.policy import Policy
@@ -61,32 +63,55 @@ def create_app(
     settings: Settings,
     *,
     policy: Policy | None = None,
-    clock_ms: Callable[[], int] = wall_clock_ms,
+    clock_us: Callable[[], int] = wall_clock_us,
 ) -> Starlette:
-    """Build the API for ``settings`` (whose ``redis_url`` must be resolved already)."""
+    """Build the API for ``settings`` (whose ``redis_url`` must be resolved already).
+
+    ``clock_us`` is "now" in microseconds since the epoch (injected by tests).
+    """
     if not settings.redis_url:
         raise ConfigError("create_app needs settings.redis_url (start the engine first)")
     loaded = policy if policy is not None else load_configured_policy(settings)
+    # An explicit policy object is fixed; a policy file is followed (D7). Bundled ones never change.
+    watched = settings.policy_path if policy is None and settings.policy_poll_ms else None
+    if watched in BUNDLED_POLICIES:
+        watched = None
     keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         assert settings.redis_url is not None
         client = async_client(settings.redis_url, block_ms=settings.block_ms, cluster=settings.cluster)
-        app.state.aegis = AppState(
+        state = AppState(
             settings=settings,
             keys=keys,
             redis=client,
             reader=ViewReader(client, keys),
             policy=loaded,
-            clock_ms=clock_ms,
+            clock_us=clock_us,
         )
+        app.state.aegis = state
+        watcher = None
+        if watched:
+            state.policy_watcher = PolicyWatcher(state, watched)
+            watcher = asyncio.create_task(state.policy_watcher.run(settings.policy_poll_ms / 1000))
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             await client.aclose()
 
-    routes = [Route("/health", health), *ROUTES, METRICS_ROUTE]
+    routes = [
+        Route("/health", health),
+        *dashboard.ROUTES,
+        *reports.ROUTES,
+        *policy_routes.ROUTES,
+        *anomalies.ROUTES,
+        METRICS_ROUTE,
+    ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,

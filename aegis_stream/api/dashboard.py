@@ -20,7 +20,7 @@ from aegis_stream.api.state import AppState
 from aegis_stream.buckets import period_for
 from aegis_stream.events import APPROVALS
 from aegis_stream.project.projection import NO_AGENT
-from aegis_stream.reports.governance import governance_score
+from aegis_stream.reports.compliance import governance_score
 from aegis_stream.views import Aggregates
 
 TOP_ACTION_TYPES = 20
@@ -56,7 +56,7 @@ async def overview(request: Request) -> JSONResponse:
     """KPIs for the dashboard home page."""
     state = _state(request)
     agg = await state.reader.aggregates()
-    gov = governance_score(agg)
+    score, grade = governance_score(agg)
     agents = agg.counts("agent")
     return JSONResponse(
         {
@@ -64,8 +64,8 @@ async def overview(request: Request) -> JSONResponse:
             "risk_distribution": agg.counts("risk"),
             "approval_distribution": approval_counts(agg),
             "status_distribution": agg.counts("status"),
-            "compliance_score": gov.score,
-            "compliance_grade": gov.grade,
+            "compliance_score": score,
+            "compliance_grade": grade,
             "policy_rule_count": len(state.policy.rules),
             "active_agents": sum(1 for a in agents if a != NO_AGENT),
         }
@@ -76,7 +76,7 @@ async def timeline(request: Request) -> JSONResponse:
     """Action volume per epoch-aligned bucket over the period's look-back."""
     state = _state(request)
     period_name = request.query_params.get("period", "24h")
-    buckets = await state.reader.timeline(period_for(period_name), state.clock_ms())
+    buckets = await state.reader.timeline(period_for(period_name), state.now_ms())
     return JSONResponse(
         {
             "period": period_name,
@@ -112,7 +112,7 @@ async def system_health(request: Request) -> JSONResponse:
     """The reference's five keys, then pipeline health (D8): totals, then one object per partition."""
     state = _state(request)
     agg = await state.reader.aggregates(dims=())
-    partitions = await state.reader.pipeline_status(now_ms=state.clock_ms())
+    partitions = await state.reader.pipeline_status(now_ms=state.now_ms())
     pipeline: dict[str, Any] = {
         "stream_length": sum(s.length for s in partitions),
         "pending": sum(s.pending for s in partitions),

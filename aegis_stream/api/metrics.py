@@ -101,7 +101,7 @@ def render(partitions: Sequence[PartitionStatus], audit_events: int) -> bytes:
 async def metrics(request: Request) -> Response:
     """Prometheus scrape: bounded view reads, then rendering (no I/O while rendering)."""
     state: AppState = request.app.state.aegis
-    partitions = await state.reader.pipeline_status(now_ms=state.clock_ms())
+    partitions = await state.reader.pipeline_status(now_ms=state.now_ms())
     agg = await state.reader.aggregates(dims=())
     return Response(render(partitions, agg.total), media_type=CONTENT_TYPE_LATEST)
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aegis_stream.keys import Keys
 from aegis_stream.policy import Policy
 from aegis_stream.settings import Settings
 from aegis_stream.store import AsyncClient
 from aegis_stream.views import ViewReader
+
+if TYPE_CHECKING:
+    from aegis_stream.api.policy_watch import PolicyWatcher
 
 
 @dataclass(slots=True)
@@ -21,4 +25,9 @@ class AppState:
     redis: AsyncClient
     reader: ViewReader
     policy: Policy
-    clock_ms: Callable[[], int]
+    clock_us: Callable[[], int]
+    policy_watcher: PolicyWatcher | None = None
+
+    def now_ms(self) -> int:
+        """The injected clock, in milliseconds."""
+        return self.clock_us() // 1000

@@ -12,7 +12,8 @@
 --                       c = {events, dead, late, duplicates},
 --                       cm = {map ki, first-seen ki, profile ki, overflow field, value, delta, id, ...},
 --                       cap = most values a capped map may hold,
---                       lo / hi = {ki, field, fixed-width value, ...} (keep the least / greatest)}
+--                       lo / hi = {ki, field, fixed-width value, ...} (keep the least / greatest),
+--                       g = {ki, start s, start us, end s, end us, ...} (activity clusters)}
 -- ARGV[7..] ids to acknowledge
 --
 -- Returns {"ok", last} | {"stale", checkpoint} | {"lease", holder}.
@@ -81,6 +82,34 @@ for i = 1, #hi, 3 do
   if not current or hi[i + 2] > current then
     redis.call('HSET', KEYS[4 + hi[i]], hi[i + 1], hi[i + 2])
   end
+end
+-- Activity clusters (see project/activity.py): merge each of the batch's clusters
+-- with every stored one within an hour of it. Stored clusters are disjoint and more
+-- than an hour apart, and scored by their start second. Of those starting in an
+-- earlier second than the new cluster, only the last can reach it; of the rest,
+-- those starting up to an hour after its end (one of them may start in the same
+-- second, before or after it). Times travel as (seconds, microseconds) so that
+-- Lua's doubles stay exact.
+local GAP_US = 3600000000
+local function minus(as, au, bs, bu) return (as - bs) * 1000000 + (au - bu) end
+local g = ops['g'] or {}
+for i = 1, #g, 5 do
+  local key = KEYS[4 + g[i]]
+  local s1, u1, s2, u2 = g[i + 1], g[i + 2], g[i + 3], g[i + 4]
+  local near = redis.call('ZREVRANGEBYSCORE', key, '(' .. s1, '-inf', 'LIMIT', 0, 1)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, s1, s2 + 3601)) do
+    near[#near + 1] = m
+  end
+  for _, m in ipairs(near) do
+    local cs1, cu1, cs2, cu2 = string.match(m, '^(%d+):(%d+):(%d+):(%d+)$')
+    cs1, cu1, cs2, cu2 = tonumber(cs1), tonumber(cu1), tonumber(cs2), tonumber(cu2)
+    if minus(cs1, cu1, s2, u2) <= GAP_US and minus(s1, u1, cs2, cu2) <= GAP_US then
+      redis.call('ZREM', key, m)
+      if minus(cs1, cu1, s1, u1) < 0 then s1, u1 = cs1, cu1 end
+      if minus(cs2, cu2, s2, u2) > 0 then s2, u2 = cs2, cu2 end
+    end
+  end
+  redis.call('ZADD', key, s1, string.format('%d:%d:%d:%d', s1, u1, s2, u2))
 end
 local x = ops['x'] or {}
 for i = 1, #x, 2 do

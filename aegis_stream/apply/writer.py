@@ -126,8 +126,18 @@ def build_ops(
             # precision past 2**53 microseconds, which year 9999 needs)
             earliest += [profile, "first_us", f"{first_us:018d}"]
             latest += [profile, "last_us", f"{last_us:018d}"]
+    if delta.span is not None:
+        span = table(keys.span(p))
+        earliest += [span, "first_us", f"{delta.span[0]:018d}"]
+        latest += [span, "last_us", f"{delta.span[1]:018d}"]
+    clusters: list[Any] = []
+    if delta.clusters:
+        activity = table(keys.activity(p))
+        for start, end in delta.clusters:
+            clusters += [activity, *divmod(start, 1_000_000), *divmod(end, 1_000_000)]
     ops = {
         "h": hincr,
+        "g": clusters,
         "n": hsetnx,
         "cm": capped,
         "cap": agent_map_cap or 0,

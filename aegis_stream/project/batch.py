@@ -18,12 +18,13 @@ from typing import Any
 
 from aegis_stream.buckets import BUCKET_SIZES, HOUR_MS, bucket_start
 from aegis_stream.events import AuditEvent
-from aegis_stream.project.projection import APPROVAL_FIELD, NO_AGENT, project
+from aegis_stream.project import activity
+from aegis_stream.project.projection import APPROVAL_FIELD, NO_AGENT, is_personal_target, project
 
 # Hour counts roll up into every bucket size only if each is a whole number of hours.
 assert all(p.size_ms % HOUR_MS == 0 for p in BUCKET_SIZES)
 
-Shape = tuple[str, str, str | None, str, str | None, str | None]
+Shape = tuple[str, str, str | None, str, str | None, str | None, bool]
 
 
 class BatchDelta:
@@ -41,6 +42,7 @@ class BatchDelta:
         "_spans",
         "_stale",
         "_targets",
+        "_times",
         "_totals",
         "events",
     )
@@ -58,6 +60,7 @@ class BatchDelta:
         # per agent: [first, last] event time; per (agent, target): [count, first stream id]
         self._spans: dict[str, list[int]] = {}
         self._targets: dict[tuple[str, str], list[Any]] = {}
+        self._times: list[int] = []
         self._profile_counters: Counter[tuple[str, str]] = Counter()
         self._profile_maps: Counter[tuple[str, str, str]] = Counter()
         self._profile_first_seen: dict[tuple[str, str, str], str] = {}
@@ -73,6 +76,7 @@ class BatchDelta:
             event.action_type,
             event.agent_id,
             event.matched_rule,
+            is_personal_target(event.action_target),  # the only thing projected from the target
         )
         slot = self._shapes.get(shape)
         if slot is None:
@@ -80,6 +84,7 @@ class BatchDelta:
         else:
             slot[0] += 1  # type: ignore[operator]
         ts_us = event.ts_us
+        self._times.append(ts_us)
         self._hours[(ts_us // 1000 // HOUR_MS * HOUR_MS, event.approval)] += 1
         # Targets and times are not part of the shape (targets are often unique), so
         # the profile's share of them is kept per event.
@@ -182,6 +187,18 @@ class BatchDelta:
     def profile_spans(self) -> dict[str, tuple[int, int]]:
         """``agent -> (earliest, latest)`` event time in microseconds."""
         return {agent: (span[0], span[1]) for agent, span in self._spans.items()}
+
+    @property
+    def span(self) -> tuple[int, int] | None:
+        """Earliest and latest event time of the batch (None when empty)."""
+        if not self._spans:
+            return None
+        return min(s[0] for s in self._spans.values()), max(s[1] for s in self._spans.values())
+
+    @property
+    def clusters(self) -> list[activity.Interval]:
+        """The batch's activity clusters (see :mod:`aegis_stream.project.activity`)."""
+        return activity.clusters(self._times)
 
 
 def aggregate(entries: Iterable[tuple[str, AuditEvent]]) -> BatchDelta:

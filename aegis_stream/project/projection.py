@@ -7,6 +7,7 @@ makes a rebuild by replay give the same views.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from aegis_stream.buckets import BUCKET_SIZES, bucket_start
@@ -20,6 +21,10 @@ UNKNOWN_STATUS = "unknown"  # D5: a missing result status is counted under "unkn
 NO_AGENT = ""  # an event without agent_id; readers name it as the reference does
 DEFAULT_RULE = "<default>"
 HIGH_RISK = frozenset({"HIGH", "CRITICAL"})
+# Compliance classifications, by case-insensitive substring (as the reference's reports).
+CHANGE_MARKERS = ("policy", "config")  # action type: a change (SOC2 CC8.1)
+DELETE_MARKERS = ("delete",)  # action type: an erasure (GDPR)
+PERSONAL_MARKERS = ("user", "customer", "personal", "pii", "profile", "account", "email")  # target
 
 
 PROFILE_MAPS = ("types", "targets")  # per-agent maps, each capped (see apply.lua)
@@ -55,7 +60,9 @@ def totals_fields(event: AuditEvent) -> tuple[str, ...]:
 
     ``matched``: has a matched rule (``<default>`` included, as SOC2 CC6.1 counts);
     ``covered``: matched by a real rule (governance coverage excludes ``<default>``);
-    ``high_risk``: HIGH or CRITICAL; ``bypass``: high risk that ran on ``auto``.
+    ``high_risk``: HIGH or CRITICAL; ``bypass``: high risk that ran on ``auto``;
+    ``changes``, ``deletes``, ``personal`` (see :func:`compliance_classes`), each
+    with an ``_unmatched`` twin when the event has no matched rule.
     """
     fields = ["total"]
     if event.matched_rule:
@@ -66,7 +73,34 @@ def totals_fields(event: AuditEvent) -> tuple[str, ...]:
         fields.append("high_risk")
         if event.approval == "auto":
             fields.append("bypass")
+    for name in compliance_classes(event.action_type, event.action_target):
+        fields.append(name)
+        if not event.matched_rule:
+            fields.append(f"{name}_unmatched")
     return tuple(fields)
+
+
+@functools.lru_cache(maxsize=4096)
+def _type_classes(action_type: str) -> tuple[str, ...]:
+    lowered = action_type.lower()
+    out = []
+    if any(marker in lowered for marker in CHANGE_MARKERS):
+        out.append("changes")
+    if any(marker in lowered for marker in DELETE_MARKERS):
+        out.append("deletes")
+    return tuple(out)
+
+
+def is_personal_target(target: str) -> bool:
+    """True for a target that names personal data (GDPR data-access logging)."""
+    lowered = target.lower()
+    return any(marker in lowered for marker in PERSONAL_MARKERS)
+
+
+def compliance_classes(action_type: str, target: str) -> tuple[str, ...]:
+    """Which compliance counters an action belongs to: ``changes``, ``deletes``, ``personal``."""
+    classes = _type_classes(action_type)
+    return (*classes, "personal") if is_personal_target(target) else classes
 
 
 def project(event: AuditEvent) -> Increments:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aegis_stream.buckets import Period, window_starts
+from aegis_stream.errors import StoreError
 from aegis_stream.keys import GROUP, Keys
+from aegis_stream.project.activity import gap_count
 from aegis_stream.project.projection import DIMENSIONS
 from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import text
@@ -38,6 +40,15 @@ class Aggregates:
 
 
 @dataclass(frozen=True, slots=True)
+class Activity:
+    """When events happened: the earliest and latest event time, and SOC2 CC7.2's gap count."""
+
+    first_us: int | None
+    last_us: int | None
+    gaps: int
+
+
+@dataclass(frozen=True, slots=True)
 class PartitionStatus:
     """Pipeline health of one partition.
 
@@ -57,6 +68,15 @@ class PartitionStatus:
     dead_letters: int
     late_events: int
     duplicates: int = 0
+
+
+def parse_cluster(member: str) -> tuple[int, int]:
+    """An activity cluster as stored by the apply script: ``s1:u1:s2:u2`` -> (start, end) in µs."""
+    try:
+        s1, u1, s2, u2 = (int(x) for x in member.split(":"))
+    except ValueError:
+        raise StoreError(f"unreadable activity cluster {member!r:.60}; rebuild the views") from None
+    return s1 * 1_000_000 + u1, s2 * 1_000_000 + u2
 
 
 class ViewReader:
@@ -100,6 +120,41 @@ class ViewReader:
             ordered = sorted(counts[dim].items(), key=lambda kv: seen.get(kv[0], NEVER))
             result.dims[dim] = [(k, n) for k, n in ordered if n]
         return result
+
+    async def activity(self) -> Activity:
+        """Event-time span and monitoring gaps, merged over partitions (one round trip).
+
+        With one partition the gap count is the number of activity clusters
+        less one (``ZCARD``); with several, the clusters of every partition are
+        read and merged (their number grows with quiet hours, not with events).
+        """
+        keys = await self.active_keys()
+        parts = list(keys.all_partitions())
+        pipe = self._redis.pipeline(transaction=False)
+        for p in parts:
+            pipe.hgetall(keys.span(p))
+            if len(parts) == 1:
+                pipe.zcard(keys.activity(p))
+            else:
+                pipe.zrange(keys.activity(p), 0, -1)
+        replies = iter(await pipe.execute())
+        firsts: list[int] = []
+        lasts: list[int] = []
+        clusters: list[tuple[int, int]] = []
+        gaps = 0
+        for _p in parts:
+            span = {text(k): counter(v) for k, v in next(replies).items()}
+            if "first_us" in span and "last_us" in span:
+                firsts.append(span["first_us"])
+                lasts.append(span["last_us"])
+            reply = next(replies)
+            if isinstance(reply, int):
+                gaps = max(0, reply - 1)
+            else:
+                clusters += [parse_cluster(text(m)) for m in reply]
+        if len(parts) > 1:
+            gaps = gap_count(clusters)
+        return Activity(min(firsts, default=None), max(lasts, default=None), gaps)
 
     async def profiles(self) -> list[AgentProfile]:
         """Every agent's profile, in the order agents first appeared (two round trips)."""

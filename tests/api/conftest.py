@@ -57,8 +57,8 @@ def serve(settings: Settings) -> Iterator[Callable[..., TestClient]]:
         configured = settings.with_overrides(**overrides) if overrides else settings
         if events:
             load(configured, events, now_ms)
-        clock = (lambda: now_ms) if now_ms is not None else None
-        app = create_app(configured, policy=policy, **({"clock_ms": clock} if clock else {}))
+        clock = (lambda: now_ms * 1000) if now_ms is not None else None
+        app = create_app(configured, policy=policy, **({"clock_us": clock} if clock else {}))
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)

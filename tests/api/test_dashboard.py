@@ -222,6 +222,14 @@ ROUTES = [
     "/api/v1/dashboard/stats/timeline",
     "/api/v1/dashboard/audit/stats",
     "/api/v1/dashboard/system/health",
+    "/api/v1/dashboard/compliance/report",
+    "/api/v1/dashboard/compliance/regulatory",
+    "/api/v1/dashboard/policy/summary",
+    "/api/v1/dashboard/policy/score",
+    "/api/v1/dashboard/policy/yaml",
+    "/api/v1/badge/score",
+    "/api/v1/dashboard/anomalies/profiles",
+    "/api/v1/dashboard/anomalies/alerts",
     "/health",
 ]
 NASTY_QUERIES = [
@@ -342,3 +350,24 @@ def test_a_corrupt_view_gives_503_not_500(
         response = client.get(f"/api/v1/dashboard/{route}")
         assert response.status_code == 503
         assert "non-integer counter" in response.json()["error"]
+
+
+PARAMETERS = [
+    ("/api/v1/dashboard/stats/timeline", "period"),
+    ("/api/v1/dashboard/compliance/report", "type"),
+    ("/api/v1/dashboard/compliance/regulatory", "framework"),
+]
+
+
+@pytest.mark.parametrize(("route", "name"), PARAMETERS)
+def test_nasty_parameter_values_give_400_or_200(
+    serve: Callable[..., TestClient], route: str, name: str
+) -> None:
+    client = serve([], now_ms=NOW_MS)
+    for query in NASTY_QUERIES:
+        response = client.get(f"{route}?{query.replace('period', name)}")
+        assert response.status_code in (200, 400), (query, response.text)
+        body = response.json()
+        assert isinstance(body, dict) and (response.status_code == 200 or isinstance(body["error"], str))
+    for query in (b"\xff\xfe\x00", b"%ZZ", b"\xc3\x28"):
+        assert raw_get(client, route, name.encode() + b"=" + query) in (200, 400), query

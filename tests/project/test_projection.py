@@ -27,6 +27,23 @@ H = 3_600_000
         ({"risk_level": "HIGH", "approval": "auto"}, ("total", "matched", "covered", "high_risk", "bypass")),
         ({"risk_level": "CRITICAL", "approval": "block"}, ("total", "matched", "covered", "high_risk")),
         ({"risk_level": "MEDIUM", "approval": "auto"}, ("total", "matched", "covered")),
+        ({"action_type": "update_Config"}, ("total", "matched", "covered", "changes")),
+        ({"action_type": "POLICY_set", "matched_rule": None}, ("total", "changes", "changes_unmatched")),
+        ({"action_type": "bulk_delete"}, ("total", "matched", "covered", "deletes")),
+        (
+            {"action_type": "delete_config", "matched_rule": ""},
+            ("total", "changes", "changes_unmatched", "deletes", "deletes_unmatched"),
+        ),
+        ({"action_target": "CustomerDB"}, ("total", "matched", "covered", "personal")),
+        ({"action_target": "x-e-mail"}, ("total", "matched", "covered")),  # "e-mail" is not "email"
+        (
+            {"action_target": "user:7", "matched_rule": None},
+            ("total", "personal", "personal_unmatched"),
+        ),
+        (
+            {"action_type": "delete_user", "action_target": "acct/profile", "matched_rule": "<default>"},
+            ("total", "matched", "deletes", "personal"),
+        ),
     ],
 )
 def test_totals(overrides: dict[str, Any], totals: tuple[str, ...]) -> None:

@@ -1,0 +1,116 @@
+"""Anomaly handlers: every agent's behaviour profile, and high-block-rate alerts (DESIGN D3, D4).
+
+Profiles are projected from every event, so the cost of a request grows with
+the number of agents, never with the number of events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from aegis_stream.api.state import AppState
+from aegis_stream.events import format_timestamp
+from aegis_stream.views import AgentProfile
+
+ALERT_MIN_ACTIONS = 5  # the reference's fixed thresholds
+ALERT_BLOCK_RATE = 0.5
+
+
+def _time(us: int | None) -> str | None:
+    return format_timestamp(us) if us is not None else None
+
+
+def _join(a: list[tuple[str, int]], b: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    out = dict(a)
+    for k, n in b:
+        out[k] = out.get(k, 0) + n
+    return list(out.items())
+
+
+def merge_by_name(profiles: list[AgentProfile]) -> list[AgentProfile]:
+    """One profile per reference name: events without agent and agent ``default`` share one.
+
+    Kept in first-appearance order; the second profile's map values follow the first's.
+    """
+    merged: dict[str, AgentProfile] = {}
+    for p in profiles:
+        seen = merged.get(p.name)
+        if seen is None:
+            merged[p.name] = p
+            continue
+
+        firsts = [t for t in (seen.first_us, p.first_us) if t is not None]
+        lasts = [t for t in (seen.last_us, p.last_us) if t is not None]
+        merged[p.name] = AgentProfile(
+            agent=p.name,
+            total=seen.total + p.total,
+            blocked=seen.blocked + p.blocked,
+            types=_join(seen.types, p.types),
+            targets=_join(seen.targets, p.targets),
+            first_us=min(firsts, default=None),
+            last_us=max(lasts, default=None),
+            types_overflow=seen.types_overflow + p.types_overflow,
+            targets_overflow=seen.targets_overflow + p.targets_overflow,
+        )
+    return list(merged.values())
+
+
+def profile_json(p: AgentProfile) -> dict[str, Any]:
+    """One profile in the reference's key order, then our overflow counters."""
+    return {
+        "agent_id": p.name,
+        "total_actions": p.total,
+        "blocked_count": p.blocked,
+        "block_rate": round(p.block_rate, 3),
+        "action_types": dict(p.types),
+        "targets": dict(p.targets),
+        "first_seen": _time(p.first_us),
+        "last_seen": _time(p.last_us),
+        "action_types_overflow": p.types_overflow,
+        "targets_overflow": p.targets_overflow,
+    }
+
+
+def alerts_for(profiles: list[AgentProfile]) -> list[dict[str, Any]]:
+    """Agents with at least 5 actions and more than half blocked, the most recently active first."""
+    flagged = [p for p in profiles if p.total >= ALERT_MIN_ACTIONS and p.block_rate > ALERT_BLOCK_RATE]
+    flagged.sort(key=lambda p: p.last_us or 0, reverse=True)
+    return [
+        {
+            "type": "high_block_rate",
+            "severity": min(1.0, p.block_rate),
+            "agent_id": p.name,
+            "message": f"Agent {p.name} was blocked {p.blocked}/{p.total} times, "
+            f"a block rate of {p.block_rate:.0%}.",
+            "timestamp": _time(p.last_us),
+        }
+        for p in flagged
+    ]
+
+
+async def profiles(request: Request) -> JSONResponse:
+    """Every agent's profile, in the order agents first appeared."""
+    state: AppState = request.app.state.aegis
+    if not state.settings.anomalies:
+        return JSONResponse({"profiles": [], "configured": False})
+    found = merge_by_name(await state.reader.profiles())
+    return JSONResponse({"profiles": [profile_json(p) for p in found], "configured": True})
+
+
+async def alerts(request: Request) -> JSONResponse:
+    """High block rate alerts for every qualifying agent (D4)."""
+    state: AppState = request.app.state.aegis
+    if not state.settings.anomalies:
+        return JSONResponse({"alerts": [], "configured": False})
+    found = merge_by_name(await state.reader.profiles())
+    return JSONResponse({"alerts": alerts_for(found), "configured": True})
+
+
+ROUTES = [
+    Route("/api/v1/dashboard/anomalies/profiles", profiles),
+    Route("/api/v1/dashboard/anomalies/alerts", alerts),
+]
