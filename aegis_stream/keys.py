@@ -12,7 +12,9 @@ keys of one partition live in one slot and one Lua script may touch them):
 
 from __future__ import annotations
 
+import json
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 GROUP = "projector"
@@ -109,6 +111,18 @@ class Keys:
     def profile_first_seen(self, p: int, kind: str, agent: str) -> str:
         """Hash ``value -> order key`` for :meth:`profile_counts`."""
         return self._view(p, f"pf:{kind}:{agent}")
+
+    def audit_rows(self, p: int) -> str:
+        """Hash ``order key -> payload``: the audit log's rows."""
+        return self._view(p, "rows")
+
+    def audit_seqs(self, p: int) -> str:
+        """Hash ``order key -> n``: each row's number in the partition's stream order (from 1)."""
+        return self._view(p, "seqs")
+
+    def audit_index(self, p: int, combo: Sequence[str | None]) -> str:
+        """List of order keys of the events matching one filter combination (see project/auditlog.py)."""
+        return self._view(p, "ix:" + json.dumps(list(combo), separators=(",", ":")))
 
     def dedupe(self, p: int) -> str:
         """Sorted set ``event_id -> stream ms of first occurrence`` within the de-duplication window."""

@@ -38,6 +38,7 @@ ENV_VARS: dict[str, str] = {
     "AEGIS_AGENT_MAP_CAP": "agent_map_cap",
     "AEGIS_LOG_LEVEL": "log_level",
     "AEGIS_POLICY_POLL_MS": "policy_poll_ms",
+    "AEGIS_AUDIT_LOG": "audit_log",
 }
 _MONTH_MS = 30 * 86_400_000
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
@@ -80,6 +81,7 @@ class Settings:
     anomalies: bool = True
     agent_map_cap: int = 1000
     policy_poll_ms: int = 1000
+    audit_log: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

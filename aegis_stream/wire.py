@@ -182,6 +182,11 @@ def _fast_event(body: dict[Any, Any]) -> AuditEvent | None:
 
 def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> AuditEvent:
     """Parse and re-validate one wire payload into an :class:`AuditEvent`."""
+    return _decode(payload, max_bytes)[0]
+
+
+def _decode(payload: bytes, max_bytes: int) -> tuple[AuditEvent, bool]:
+    """The event, and whether the payload was already in the producer's form (the fast path)."""
     if len(payload) > max_bytes:
         raise InvalidEvent(f"event: encoded size {len(payload)} bytes exceeds the limit of {max_bytes}")
     try:
@@ -191,7 +196,7 @@ def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> AuditEvent:
     if type(body) is dict:
         fast = _fast_event(body)
         if fast is not None:
-            return fast
+            return fast, True
     if not isinstance(body, dict):
         raise InvalidEvent(f"wire: expected a map, got {type(body).__name__}")
     version = body.get("v")
@@ -208,12 +213,24 @@ def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> AuditEvent:
         if name is None:
             raise InvalidEvent(f"wire: unknown key {short!r}"[:200])
         raw[name] = value
-    return build_event(raw, ts_us)
+    return build_event(raw, ts_us), False
 
 
 def decode_entry(fields: dict[bytes, bytes], max_bytes: int = DEFAULT_MAX_BYTES) -> AuditEvent:
     """Decode the field map of one stream entry."""
+    return decode_stored(fields, max_bytes)[0]
+
+
+def decode_stored(fields: dict[bytes, bytes], max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[AuditEvent, bytes]:
+    """Decode one stream entry, and give the payload to keep in the audit log.
+
+    That is the entry's own payload when it is already in the form the
+    producer writes (the checked fast path: nothing to redact), else the
+    validated, redacted event encoded again, so the audit log never keeps a
+    secret a raw ``XADD`` carried.
+    """
     payload = fields.get(ENTRY_FIELD)
     if payload is None:
         raise InvalidEvent("wire: stream entry has no 'e' field")
-    return decode(payload, max_bytes)
+    event, as_written = _decode(payload, max_bytes)
+    return event, payload if as_written else encode(event, max_bytes=2 * len(payload) + 1024)

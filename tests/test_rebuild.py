@@ -30,7 +30,13 @@ def dump(r: redis.Redis, keys: Keys) -> dict[str, Any]:
         if text.endswith(":checkpoint"):
             continue
         kind = r.type(name).decode()
-        value: Any = r.hgetall(name) if kind == "hash" else r.zrange(name, 0, -1, withscores=True)
+        value: Any
+        if kind == "hash":
+            value = r.hgetall(name)
+        elif kind == "list":
+            value = r.lrange(name, 0, -1)
+        else:
+            value = r.zrange(name, 0, -1, withscores=True)
         out[text.replace(marker, ":v*:")] = value
     return out
 

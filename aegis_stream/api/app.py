@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from aegis_stream.api import anomalies, dashboard, policy_routes, reports
+from aegis_stream.api import anomalies, audit, dashboard, policy_routes, reports
 from aegis_stream.api.auth import TokenAuth
 from aegis_stream.api.metrics import ROUTE as METRICS_ROUTE
 from aegis_stream.api.policy_watch import PolicyWatcher
@@ -107,6 +107,7 @@ def create_app(
     routes = [
         Route("/health", health),
         *dashboard.ROUTES,
+        *audit.ROUTES,
         *reports.ROUTES,
         *policy_routes.ROUTES,
         *anomalies.ROUTES,

@@ -13,7 +13,9 @@
 --                       cm = {map ki, first-seen ki, profile ki, overflow field, value, delta, id, ...},
 --                       cap = most values a capped map may hold,
 --                       lo / hi = {ki, field, fixed-width value, ...} (keep the least / greatest),
---                       g = {ki, start s, start us, end s, end us, ...} (activity clusters)}
+--                       g = {ki, start s, start us, end s, end us, ...} (activity clusters),
+--                       r = {numbers ki, order key, ...} (audit log rows, in stream order),
+--                       l = {ki, n, order key 1..n, ...} (audit log index lists, appended)}
 -- ARGV[7..] ids to acknowledge
 --
 -- Returns {"ok", last} | {"stale", checkpoint} | {"lease", holder}.
@@ -110,6 +112,34 @@ for i = 1, #g, 5 do
     end
   end
   redis.call('ZADD', key, s1, string.format('%d:%d:%d:%d', s1, u1, s2, u2))
+end
+-- Audit log rows (written before this script, by stream position) are numbered on
+-- from the events already applied (the checkpoint's counter, advanced below), so the
+-- numbers follow the stream order and a replay gives the same ones. Numbers and index
+-- lists are written only here, past the fence: RPUSH is not idempotent, and the fence
+-- is what makes it exactly once.
+local r = ops['r'] or {}
+if #r > 1 then
+  local seq = tonumber(redis.call('HGET', KEYS[2], 'events') or '0')
+  local seqs = KEYS[4 + r[1]]
+  for i = 2, #r, 250 do
+    local args = {}
+    for j = i, math.min(i + 249, #r) do
+      seq = seq + 1
+      args[#args + 1] = r[j]
+      args[#args + 1] = string.format('%d', seq)
+    end
+    redis.call('HSET', seqs, unpack(args))
+  end
+end
+local l = ops['l'] or {}
+local i = 1
+while i <= #l do
+  local key, n = KEYS[4 + l[i]], l[i + 1]
+  for j = i + 2, i + 1 + n, 500 do
+    redis.call('RPUSH', key, unpack(l, j, math.min(j + 499, i + 1 + n)))
+  end
+  i = i + 2 + n
 end
 local x = ops['x'] or {}
 for i = 1, #x, 2 do

@@ -135,8 +135,17 @@ def build_ops(
         activity = table(keys.activity(p))
         for start, end in delta.clusters:
             clusters += [activity, *divmod(start, 1_000_000), *divmod(end, 1_000_000)]
+    numbered: list[Any] = []
+    lists: list[Any] = []
+    audit = batch.audit
+    if audit.rows:
+        numbered = [table(keys.audit_seqs(p)), *(order for order, _ in audit.rows)]
+        for combo, members in audit.index.items():
+            lists += [table(keys.audit_index(p, combo)), len(members), *members]
     ops = {
         "h": hincr,
+        "r": numbered,
+        "l": lists,
         "g": clusters,
         "n": hsetnx,
         "cm": capped,
@@ -170,11 +179,12 @@ class Writer:
         Entries named in ``poison`` (id -> deliveries) are dead-lettered unread.
         """
         settings, poison = self._settings, poison or {}
-        events, dead = decode_entries(
+        decoded = decode_entries(
             [e for e in entries if e[0] not in poison],
             max_bytes=settings.max_event_bytes,
             max_future_skew_ms=settings.max_future_skew_ms,
         )
+        events, dead = decoded.events, decoded.dead
         for entry_id, fields in entries:
             if entry_id in poison:
                 reason = f"poison: delivered {poison[entry_id]} times without being applied"
@@ -184,7 +194,13 @@ class Writer:
         if ids and settings.dedupe_window_ms:
             scores = await self._redis.zmscore(self._keys.dedupe(p), ids)
             known = {eid: int(score) for eid, score in zip(ids, scores, strict=True) if score is not None}
-        return fold(events, dead, known_ids=known, dedupe_window_ms=settings.dedupe_window_ms)
+        return fold(
+            events,
+            dead,
+            known_ids=known,
+            dedupe_window_ms=settings.dedupe_window_ms,
+            payloads=decoded.payloads if settings.audit_log else None,
+        )
 
     async def apply(
         self,
@@ -223,6 +239,14 @@ class Writer:
             self._keys.dead(p),
             *view_keys,
         ]
+        if batch.audit.rows:
+            # The rows themselves go first, outside the script: keyed by their stream
+            # position and written the same way by every attempt, they are idempotent,
+            # and a row nothing lists is never shown. It keeps ~1 MB of payloads out of
+            # the script's arguments and lets reads run between the two commands.
+            rows = self._keys.audit_rows(p)
+            for i in range(0, len(batch.audit.rows), 500):
+                await self._redis.hset(rows, mapping=dict(batch.audit.rows[i : i + 500]))
         # use_bin_type=False: the cmsgpack bundled with Redis cannot read the bin types
         packed = msgpack.packb(ops, use_bin_type=False)
         args: list[Any] = [GROUP, token, first_id, last_id, now_ms, packed, *ack_ids]

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from aegis_stream.errors import InvalidEvent
 from aegis_stream.events import AuditEvent
+from aegis_stream.project.auditlog import AuditLogDelta, order_key
 from aegis_stream.project.batch import BatchDelta
 from aegis_stream.streamids import entry_ms
-from aegis_stream.wire import ENTRY_FIELD, decode_entry
+from aegis_stream.wire import ENTRY_FIELD, decode_stored
 
 Fields = dict[bytes, bytes] | None
 
@@ -42,19 +43,30 @@ class PreparedBatch:
     # event_id -> stream ms of its first occurrence, for ids first seen in this batch
     seen_ids: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
+    audit: AuditLogDelta = field(default_factory=AuditLogDelta)
+
+
+@dataclass(slots=True)
+class Decoded:
+    """Decoded entries in stream order, the dead letters, and each event's audit-log payload."""
+
+    events: list[tuple[str, AuditEvent]]
+    dead: list[DeadLetter]
+    payloads: dict[str, bytes]
 
 
 def decode_entries(
     entries: list[tuple[str, Fields]], *, max_bytes: int, max_future_skew_ms: int
-) -> tuple[list[tuple[str, AuditEvent]], list[DeadLetter]]:
+) -> Decoded:
     """Decode entries in order; the invalid and the too-far-future ones become dead letters."""
     events: list[tuple[str, AuditEvent]] = []
     dead: list[DeadLetter] = []
+    payloads: dict[str, bytes] = {}
     for entry_id, fields in entries:
         if fields is None:  # deleted between read and claim: nothing left to count
             continue
         try:
-            event = decode_entry(fields, max_bytes)
+            event, payloads[entry_id] = decode_stored(fields, max_bytes)
         except InvalidEvent as e:
             dead.append(DeadLetter(entry_id, e.reason, fields.get(ENTRY_FIELD, b"")))
             continue
@@ -68,7 +80,7 @@ def decode_entries(
             dead.append(DeadLetter(entry_id, reason, fields.get(ENTRY_FIELD, b"")))
             continue
         events.append((entry_id, event))
-    return events, dead
+    return Decoded(events, dead, payloads)
 
 
 def fold(
@@ -77,11 +89,13 @@ def fold(
     *,
     known_ids: Mapping[str, int],
     dedupe_window_ms: int,
+    payloads: Mapping[str, bytes] | None = None,
 ) -> PreparedBatch:
     """Pre-aggregate decoded events, dropping duplicates of ``event_id`` within the window.
 
     ``known_ids`` maps event ids to the stream ms at which they were first
-    applied (from earlier batches).
+    applied (from earlier batches). With ``payloads`` (entry id -> payload),
+    each counted event is also appended to the audit log.
     """
     batch = PreparedBatch(dead=list(dead))
     for entry_id, event in events:
@@ -94,7 +108,11 @@ def fold(
                 continue
             batch.seen_ids[eid] = at
         try:
+            key = order_key(entry_id)
             batch.delta.add(entry_id, event)
         except Exception as e:  # a projection bug must not stall the partition
             batch.dead.append(DeadLetter(entry_id, f"projection failed: {type(e).__name__}", b""))
+            continue
+        if payloads is not None:
+            batch.audit.add(key, event, payloads[entry_id])
     return batch

@@ -15,9 +15,11 @@ from aegis_stream.buckets import Period, window_starts
 from aegis_stream.errors import StoreError
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project.activity import gap_count
+from aegis_stream.project.auditlog import Combo
 from aegis_stream.project.projection import DIMENSIONS
 from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import text
+from aegis_stream.views.auditlog import AuditPage, recent
 from aegis_stream.views.profiles import AgentProfile, read_profiles
 from aegis_stream.views.values import NEVER, counter, order
 
@@ -155,6 +157,10 @@ class ViewReader:
         if len(parts) > 1:
             gaps = gap_count(clusters)
         return Activity(min(firsts, default=None), max(lasts, default=None), gaps)
+
+    async def recent(self, combo: Combo, *, offset: int, limit: int) -> AuditPage:
+        """One page of the audit log, newest first (see :mod:`aegis_stream.views.auditlog`)."""
+        return await recent(self._redis, await self.active_keys(), combo, offset=offset, limit=limit)
 
     async def profiles(self) -> list[AgentProfile]:
         """Every agent's profile, in the order agents first appeared (two round trips)."""

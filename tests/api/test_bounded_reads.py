@@ -18,6 +18,9 @@ ROUTES = [route for route in DASHBOARD_ROUTES if route != "/health"] + [
     "/api/v1/dashboard/stats/timeline?period=30d",
     "/api/v1/dashboard/compliance/report?type=soc2",
     "/api/v1/dashboard/compliance/report?type=gdpr",
+    "/api/v1/dashboard/audit/recent",
+    "/api/v1/dashboard/audit/recent?risk_level=high&agent_id=agent-1&result_status=failed&offset=40",
+    "/api/v1/dashboard/audit/recent?action_type=type_3&limit=1000&offset=10",
 ]
 
 

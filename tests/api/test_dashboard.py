@@ -356,6 +356,10 @@ PARAMETERS = [
     ("/api/v1/dashboard/stats/timeline", "period"),
     ("/api/v1/dashboard/compliance/report", "type"),
     ("/api/v1/dashboard/compliance/regulatory", "framework"),
+    ("/api/v1/dashboard/audit/recent", "limit"),
+    ("/api/v1/dashboard/audit/recent", "offset"),
+    ("/api/v1/dashboard/audit/recent", "risk_level"),
+    ("/api/v1/dashboard/audit/recent", "agent_id"),
 ]
 
 

@@ -31,9 +31,10 @@ def entry(entry_id: str, **overrides: Any) -> tuple[str, dict[bytes, bytes]]:
 )
 def test_future_skew(timestamp: str, dead: bool) -> None:
     # appended at NOW_MS: the skew is measured from the entry's stream id
-    events, letters = decode_entries(
+    decoded = decode_entries(
         [entry(f"{NOW_MS}-0", timestamp=timestamp)], max_bytes=65536, max_future_skew_ms=5 * MIN
     )
+    events, letters = decoded.events, decoded.dead
     assert (len(letters), len(events)) == ((1, 0) if dead else (0, 1))
     if dead:
         assert letters[0].reason == (
@@ -43,11 +44,12 @@ def test_future_skew(timestamp: str, dead: bool) -> None:
 
 
 def test_undecodable_and_deleted_entries() -> None:
-    events, letters = decode_entries(
+    decoded = decode_entries(
         [(f"{NOW_MS}-0", {ENTRY_FIELD: b"\xc1"}), (f"{NOW_MS}-1", None), entry(f"{NOW_MS}-2")],
         max_bytes=65536,
         max_future_skew_ms=MIN,
     )
+    events, letters = decoded.events, decoded.dead
     assert [i for i, _ in events] == [f"{NOW_MS}-2"]
     assert [(d.entry_id, d.reason, d.payload) for d in letters] == [
         (f"{NOW_MS}-0", "wire: not a msgpack document", b"\xc1")

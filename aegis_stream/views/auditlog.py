@@ -1,0 +1,103 @@
+"""Reading the audit log: one page of the events matching a filter combination, newest first.
+
+A page reads the tail of one index list (``LLEN`` and ``LRANGE``) and the
+page's rows (``HMGET``): a fixed number of commands whatever the filters,
+and no scan. With several partitions, the tails of every partition's list
+are merged by order key (stream order).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aegis_stream.errors import InvalidEvent, StoreError
+from aegis_stream.events import AuditEvent
+from aegis_stream.keys import Keys
+from aegis_stream.project.auditlog import Combo
+from aegis_stream.store import AsyncClient
+from aegis_stream.wire import decode
+
+MAX_INDEX = 2**62  # Redis list indexes are 64-bit; deeper offsets simply find nothing
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """How many events match, and the page's rows as ``(id, event)``, newest first."""
+
+    total: int
+    rows: list[tuple[int, AuditEvent]]
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def entry_row(row_id: int, event: AuditEvent) -> dict[str, Any]:
+    """One event as a row of the reference's audit log (its 18 keys, in its column order)."""
+    return {
+        "id": row_id,
+        "session_id": event.session_id,
+        "timestamp": event.timestamp,
+        "action_type": event.action_type,
+        "action_target": event.action_target,
+        "action_params": _json_text(event.action_params or {}),
+        "action_desc": event.action_desc or None,
+        "risk_level": event.risk_level,
+        "approval": event.approval,
+        "matched_rule": event.matched_rule,
+        "human_decision": event.human_decision,
+        "result_status": event.result_status,
+        "result_data": _json_text(event.result_data) if event.result_data else None,
+        "result_error": event.result_error,
+        "agent_id": event.agent_id or None,
+        "parent_agent_id": event.parent_agent_id or None,
+        "chain_id": event.chain_id or None,
+        "chain_depth": event.chain_depth,
+    }
+
+
+def _row(found: tuple[bytes | None, bytes | None], p: int, partitions: int) -> tuple[int, AuditEvent]:
+    payload, seq = found
+    if payload is None or seq is None:
+        raise StoreError("an audit log row is missing; rebuild the views")
+    try:
+        n = int(seq)
+        event = decode(payload, max_bytes=len(payload))
+    except (ValueError, InvalidEvent) as e:
+        raise StoreError(f"unreadable audit log row ({e}); rebuild the views") from None
+    return (n - 1) * partitions + p + 1, event
+
+
+async def recent(redis: AsyncClient, keys: Keys, combo: Combo, *, offset: int, limit: int) -> AuditPage:
+    """The ``limit`` events after the newest ``offset`` matching ``combo``, and how many match."""
+    parts = list(keys.all_partitions())
+    start = -min(offset + limit, MAX_INDEX)
+    pipe = redis.pipeline(transaction=False)
+    for p in parts:
+        index = keys.audit_index(p, combo)
+        pipe.llen(index)
+        # one partition: exactly the page; several: every partition's newest offset+limit, merged below
+        pipe.lrange(index, start, -min(offset + 1, MAX_INDEX) if len(parts) == 1 else -1)
+    replies = await pipe.execute()
+    total = sum(int(n) for n in replies[0::2])
+    tails = [(int(m), p) for p, members in zip(parts, replies[1::2], strict=True) for m in members]
+    tails.sort(reverse=True)
+    page = tails if len(parts) == 1 else tails[offset : offset + limit]
+    if not page:
+        return AuditPage(total, [])
+    by_partition: dict[int, list[int]] = {}
+    for order, p in page:
+        by_partition.setdefault(p, []).append(order)
+    pipe = redis.pipeline(transaction=False)
+    for p, orders in by_partition.items():
+        fields = [str(o) for o in orders]
+        pipe.hmget(keys.audit_rows(p), fields)
+        pipe.hmget(keys.audit_seqs(p), fields)
+    rows = iter(await pipe.execute())
+    found: dict[tuple[int, int], tuple[bytes | None, bytes | None]] = {}
+    for p, orders in by_partition.items():
+        payloads, seqs = next(rows), next(rows)
+        found.update(((o, p), (v, n)) for o, v, n in zip(orders, payloads, seqs, strict=True))
+    return AuditPage(total, [_row(found[(o, p)], p, keys.partitions) for o, p in page])
