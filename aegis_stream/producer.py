@@ -58,12 +58,12 @@ class _Base:
 
     def _encode(self, events: Iterable[EventLike]) -> list[tuple[str, bytes]]:
         now = self.clock()
-        out = []
-        for raw in events:
-            event = prepare(raw, now_us=now, policy=self.policy)
-            stream = self.keys.stream(partition_for(event.agent_id, self.keys.partitions))
-            out.append((stream, encode(event, self.max_bytes)))
-        return out
+        return [self._encode_one(raw, now) for raw in events]
+
+    def _encode_one(self, raw: EventLike, now: int) -> tuple[str, bytes]:
+        event = prepare(raw, now_us=now, policy=self.policy)
+        stream = self.keys.stream(partition_for(event.agent_id, self.keys.partitions))
+        return stream, encode(event, self.max_bytes)
 
 
 class Producer(_Base):
@@ -123,7 +123,23 @@ class AsyncProducer(_Base):
 
     async def emit_many(self, events: Sequence[EventLike] | Iterable[EventLike]) -> list[str]:
         """Validate all events first, then append them in one pipelined round trip."""
-        encoded = self._encode(events)
+        return await self._append(self._encode(events))
+
+    async def emit_each(self, events: Iterable[Any]) -> list[str | InvalidEvent]:
+        """Append the valid ones of ``events`` (one round trip); per event, its stream id or why not."""
+        now = self.clock()
+        refusals: list[InvalidEvent | None] = []
+        valid: list[tuple[str, bytes]] = []
+        for raw in events:
+            try:
+                valid.append(self._encode_one(raw, now))
+                refusals.append(None)
+            except InvalidEvent as e:
+                refusals.append(e)
+        ids = iter(await self._append(valid))
+        return [next(ids) if refused is None else refused for refused in refusals]
+
+    async def _append(self, encoded: list[tuple[str, bytes]]) -> list[str]:
         if not encoded:
             return []
         pipe = self._client.pipeline(transaction=False)

@@ -39,6 +39,7 @@ ENV_VARS: dict[str, str] = {
     "AEGIS_LOG_LEVEL": "log_level",
     "AEGIS_POLICY_POLL_MS": "policy_poll_ms",
     "AEGIS_AUDIT_LOG": "audit_log",
+    "AEGIS_MAX_INGEST_BYTES": "max_ingest_bytes",
 }
 _MONTH_MS = 30 * 86_400_000
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
@@ -82,6 +83,7 @@ class Settings:
     agent_map_cap: int = 1000
     policy_poll_ms: int = 1000
     audit_log: bool = True
+    max_ingest_bytes: int = 8 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -128,6 +130,10 @@ class Settings:
             (0 <= self.port <= 65535, "AEGIS_PORT must be between 0 and 65535"),
             (1 <= self.agent_map_cap <= 1_000_000, "AEGIS_AGENT_MAP_CAP must be between 1 and 1000000"),
             (0 <= self.policy_poll_ms <= 3_600_000, "AEGIS_POLICY_POLL_MS must be 0 to 3600000"),
+            (
+                1024 <= self.max_ingest_bytes <= 1024**3,
+                "AEGIS_MAX_INGEST_BYTES must be between 1024 and 1073741824",
+            ),
             (
                 bool(self.key_prefix) and "{" not in self.key_prefix and "}" not in self.key_prefix,
                 "AEGIS_KEY_PREFIX must be non-empty and must not contain braces",

@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from aegis_stream.api import anomalies, audit, dashboard, policy_routes, reports
+from aegis_stream.api import anomalies, audit, dashboard, ingest, policy_routes, reports
 from aegis_stream.api.auth import TokenAuth
 from aegis_stream.api.metrics import ROUTE as METRICS_ROUTE
+from aegis_stream.api.openapi import ROUTE as OPENAPI_ROUTE
 from aegis_stream.api.policy_watch import PolicyWatcher
 from aegis_stream.api.state import AppState
 from aegis_stream.bundled import BUNDLED_POLICIES, resolve_policy
@@ -111,7 +112,9 @@ def create_app(
         *reports.ROUTES,
         *policy_routes.ROUTES,
         *anomalies.ROUTES,
+        *ingest.ROUTES,
         METRICS_ROUTE,
+        OPENAPI_ROUTE,
     ]
     return Starlette(
         routes=routes,

@@ -55,9 +55,7 @@ class Decoded:
     payloads: dict[str, bytes]
 
 
-def decode_entries(
-    entries: list[tuple[str, Fields]], *, max_bytes: int, max_future_skew_ms: int
-) -> Decoded:
+def decode_entries(entries: list[tuple[str, Fields]], *, max_bytes: int, max_future_skew_ms: int) -> Decoded:
     """Decode entries in order; the invalid and the too-far-future ones become dead letters."""
     events: list[tuple[str, AuditEvent]] = []
     dead: list[DeadLetter] = []
