@@ -24,17 +24,24 @@ def _time(us: int | None) -> str | None:
     return format_timestamp(us) if us is not None else None
 
 
-def _join(a: list[tuple[str, int]], b: list[tuple[str, int]]) -> list[tuple[str, int]]:
-    out = dict(a)
-    for k, n in b:
-        out[k] = out.get(k, 0) + n
-    return list(out.items())
+def _join(
+    a: list[tuple[str, int]], a_first: tuple[Any, ...], b: list[tuple[str, int]], b_first: tuple[Any, ...]
+) -> tuple[list[tuple[str, int]], tuple[Any, ...]]:
+    """Two first-appearance-ordered maps as one: counts summed, ordered by the earlier appearance."""
+    merged: dict[str, list[Any]] = {}
+    for pairs, firsts in ((a, a_first), (b, b_first)):
+        for (value, n), at in zip(pairs, firsts or [(0, 0)] * len(pairs), strict=True):
+            slot = merged.setdefault(value, [0, at])
+            slot[0] += n
+            slot[1] = min(slot[1], at)
+    rows = sorted(merged.items(), key=lambda kv: kv[1][1])
+    return [(value, slot[0]) for value, slot in rows], tuple(slot[1] for _, slot in rows)
 
 
 def merge_by_name(profiles: list[AgentProfile]) -> list[AgentProfile]:
     """One profile per reference name: events without agent and agent ``default`` share one.
 
-    Kept in first-appearance order; the second profile's map values follow the first's.
+    Kept in first-appearance order of agents; each map in first-appearance order of its values.
     """
     merged: dict[str, AgentProfile] = {}
     for p in profiles:
@@ -42,19 +49,22 @@ def merge_by_name(profiles: list[AgentProfile]) -> list[AgentProfile]:
         if seen is None:
             merged[p.name] = p
             continue
-
+        types, types_first = _join(seen.types, seen.types_first, p.types, p.types_first)
+        targets, targets_first = _join(seen.targets, seen.targets_first, p.targets, p.targets_first)
         firsts = [t for t in (seen.first_us, p.first_us) if t is not None]
         lasts = [t for t in (seen.last_us, p.last_us) if t is not None]
         merged[p.name] = AgentProfile(
             agent=p.name,
             total=seen.total + p.total,
             blocked=seen.blocked + p.blocked,
-            types=_join(seen.types, p.types),
-            targets=_join(seen.targets, p.targets),
+            types=types,
+            targets=targets,
             first_us=min(firsts, default=None),
             last_us=max(lasts, default=None),
             types_overflow=seen.types_overflow + p.types_overflow,
             targets_overflow=seen.targets_overflow + p.targets_overflow,
+            types_first=types_first,
+            targets_first=targets_first,
         )
     return list(merged.values())
 

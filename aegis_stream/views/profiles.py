@@ -37,6 +37,9 @@ class AgentProfile:
     last_us: int | None
     types_overflow: int = 0
     targets_overflow: int = 0
+    # where each value of ``types`` / ``targets`` first appeared (stream order), aligned with them
+    types_first: tuple[tuple[int, int], ...] = ()
+    targets_first: tuple[tuple[int, int], ...] = ()
 
     @property
     def name(self) -> str:
@@ -49,11 +52,12 @@ class AgentProfile:
         return self.blocked / self.total if self.total else 0.0
 
 
-def _ordered(counts: dict[Any, Any], first: dict[Any, Any]) -> list[tuple[str, int]]:
+def _ordered(counts: dict[Any, Any], first: dict[Any, Any]) -> tuple[list[tuple[str, int]], tuple[Any, ...]]:
+    """``(value, count)`` pairs in first-appearance order, and those first appearances."""
     seen = {text(k): order(text(v)) for k, v in first.items()}
-    pairs = [(text(k), counter(v)) for k, v in counts.items()]
-    pairs.sort(key=lambda kv: seen.get(kv[0], NEVER))
-    return [(k, n) for k, n in pairs if n]
+    rows = [(seen.get(text(k), NEVER), text(k), counter(v)) for k, v in counts.items()]
+    rows = sorted(r for r in rows if r[2])
+    return [(k, n) for _, k, n in rows], tuple(at for at, _, _ in rows)
 
 
 def _maybe_counter(value: Any) -> int | None:
@@ -73,8 +77,8 @@ async def read_profiles(redis: AsyncClient, keys: Keys, agents: Sequence[str]) -
     out = []
     for agent in agents:
         head = {text(k): text(v) for k, v in next(replies).items()}
-        types = _ordered(next(replies), next(replies))
-        targets = _ordered(next(replies), next(replies))
+        types, types_first = _ordered(next(replies), next(replies))
+        targets, targets_first = _ordered(next(replies), next(replies))
         out.append(
             AgentProfile(
                 agent=agent,
@@ -86,6 +90,8 @@ async def read_profiles(redis: AsyncClient, keys: Keys, agents: Sequence[str]) -
                 last_us=_maybe_counter(head.get("last_us")),
                 types_overflow=counter(head.get("types_overflow", 0)),
                 targets_overflow=counter(head.get("targets_overflow", 0)),
+                types_first=types_first,
+                targets_first=targets_first,
             )
         )
     return out
