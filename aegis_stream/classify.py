@@ -10,7 +10,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from aegis_stream.errors import InvalidEvent, PolicyError
-from aegis_stream.events import parse_timestamp, utc_datetime
+from aegis_stream.events import parse_event, parse_timestamp, utc_datetime
 from aegis_stream.policy import Policy
 
 
@@ -35,11 +35,17 @@ def classify(raw: MutableMapping[str, Any], policy: Policy | None) -> None:
     params = raw.get("action_params") or {}
     desc = raw.get("action_desc") or ""
     agent_id = raw.get("agent_id") or None
-    if not (isinstance(action_type, str) and isinstance(target, str) and isinstance(params, Mapping)):
-        return
-    if not isinstance(desc, str) or not (agent_id is None or isinstance(agent_id, str)):
-        return
-    if raw.get("timestamp") is None:
+    if not (
+        isinstance(action_type, str)
+        and isinstance(target, str)
+        and isinstance(params, Mapping)
+        and isinstance(desc, str)
+        and (agent_id is None or isinstance(agent_id, str))
+        and raw.get("timestamp") is not None
+    ):
+        # Cannot be classified: validate as if it had been, so the reason names the field
+        # actually at fault, not the missing decision.
+        parse_event({**raw, "risk_level": "LOW", "approval": "auto"})
         return
     now = utc_datetime(parse_timestamp(raw["timestamp"]))
     try:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -20,7 +21,7 @@ from redis.exceptions import RedisClusterException
 from aegis_stream import __version__
 from aegis_stream.bundled import resolve_policy
 from aegis_stream.clock import wall_clock_ms
-from aegis_stream.errors import AegisError, ConfigError
+from aegis_stream.errors import AegisError, ConfigError, PolicyError
 from aegis_stream.keys import Keys
 from aegis_stream.rebuild import RebuildResult, rebuild
 from aegis_stream.runtime import (
@@ -266,6 +267,12 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
     except ConfigError as e:
         print(f"aegis-stream: configuration error: {e}", file=sys.stderr)
         return 2
+    if args.command in ("up", "api", "import") and (getattr(args, "policy", None) or settings.policy_path):
+        try:  # a bad policy file is a configuration error, found before anything starts
+            resolve_policy(getattr(args, "policy", None) or settings.policy_path)
+        except PolicyError as e:
+            print(f"aegis-stream: configuration error: --policy or AEGIS_POLICY: {e}", file=sys.stderr)
+            return 2
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -294,4 +301,8 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
 
 def main() -> None:
     """Console entry point."""
-    sys.exit(run())
+    try:
+        sys.exit(run())
+    except BrokenPipeError:  # e.g. `aegis-stream status | head -1`: the reader went away
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -54,6 +54,10 @@ class Keys:
         """The lease held by the partition's active projector."""
         return f"{self.prefix}:{self._tag(p)}:lease"
 
+    def attempts(self, p: int) -> str:
+        """Hash ``entry id -> n``: attempts to apply a suspect entry on its own that did not complete."""
+        return f"{self.prefix}:{self._tag(p)}:attempts"
+
     def worker_health(self, consumer: str) -> str:
         """Heartbeat key of one projector process."""
         return f"{self.prefix}:workers:{consumer}"

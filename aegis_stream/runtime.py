@@ -21,7 +21,7 @@ from aegis_stream.bundled import DEMO_SAMPLE, data_file, resolve_policy
 from aegis_stream.clock import wall_clock_us
 from aegis_stream.engine import EmbeddedEngine, running_engine_url
 from aegis_stream.engine_users import attach_engine
-from aegis_stream.errors import ConfigError, StoreError
+from aegis_stream.errors import ConfigError, ImportFailed, StoreError
 from aegis_stream.importers import Rejected, read_events
 from aegis_stream.keys import Keys
 from aegis_stream.policy import Policy
@@ -153,16 +153,23 @@ async def import_events(
             now_us=now,
             max_bytes=settings.max_event_bytes,
         )
-        for item in items:
-            if isinstance(item, Rejected):
-                rejected += 1
-                if rejected <= 20:
-                    print(f"{path}: {item.location}: {item.reason}", file=errors)
-                continue
-            pending.append(item)
-            if len(pending) >= batch:
-                imported += len(await producer.emit_many(pending))
-                pending.clear()
+        try:
+            for item in items:
+                if isinstance(item, Rejected):
+                    rejected += 1
+                    if rejected <= 20:
+                        print(f"{path}: {item.location}: {item.reason}", file=errors)
+                    continue
+                pending.append(item)
+                if len(pending) >= batch:
+                    imported += len(await producer.emit_many(pending))
+                    pending.clear()
+        except ImportFailed as e:
+            if not (imported or pending or rejected):
+                raise  # nothing could be read at all: the file is refused as a whole
+            # the file broke off half-way (a truncated gzip): keep what was read before
+            rejected += 1
+            print(f"{e} (after {imported + len(pending)} events; those are kept)", file=errors)
         if pending:
             imported += len(await producer.emit_many(pending))
     finally:

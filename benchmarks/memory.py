@@ -47,16 +47,22 @@ def main() -> None:
 
         asyncio.run(project())
         stream = int(client.memory_usage(keys.stream(0), samples=0) or 0)
-        views = sum(
-            int(client.memory_usage(k, samples=0) or 0)
-            for k in client.scan_iter(match=f"{prefix}:v1:*", count=1000)
-        )
-        view_keys = sum(1 for _ in client.scan_iter(match=f"{prefix}:v1:*", count=1000))
+        audit_names = {keys.audit_rows(0), keys.audit_seqs(0)}
+        audit_index = keys.audit_index(0, ()).removesuffix("[]")  # the lists' common prefix
+        audit = views = audit_keys = view_keys = 0
+        for name in client.scan_iter(match=f"{prefix}:v1:*", count=1000):
+            size = int(client.memory_usage(name, samples=0) or 0)
+            if name.decode() in audit_names or name.decode().startswith(audit_index):
+                audit, audit_keys = audit + size, audit_keys + 1
+            else:
+                views, view_keys = views + size, view_keys + 1
         n = len(events)
         print(f"{n:,} events of the real sample (7 days of timeline buckets)")
-        print(f"{'what':<28} {'bytes':>10} {'bytes/event':>12}")
-        print(f"{'stream (retained log)':<28} {stream:>10,} {stream / n:>12,.0f}")
-        print(f"{'views (' + str(view_keys) + ' keys)':<28} {views:>10,} {views / n:>12,.0f}")
+        print(f"{'what':<44} {'bytes':>10} {'bytes/event':>12}")
+        print(f"{'stream (retained log)':<44} {stream:>10,} {stream / n:>12,.0f}")
+        label = f"audit log (rows, numbers, {audit_keys - 2} index lists)"
+        print(f"{label:<44} {audit:>10,} {audit / n:>12,.0f}")
+        print(f"{'other views (' + str(view_keys) + ' keys)':<44} {views:>10,} {views / n:>12,.0f}")
     finally:
         names = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if names:

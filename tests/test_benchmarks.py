@@ -31,4 +31,11 @@ def test_projector_benchmark_smoke(redis_url: str) -> None:
 
 def test_memory_benchmark_smoke(redis_url: str) -> None:
     out = run("benchmarks.memory", redis_url=redis_url)
-    assert "1,164 events of the real sample" in out and "bytes/event" in out
+    assert "1,164 events of the real sample" in out and "bytes/event" in out and "audit log" in out
+
+
+def test_routes_benchmark_smoke(redis_url: str) -> None:
+    out = run(
+        "benchmarks.routes", "--sizes", "300,600", "--requests", "3", "--ref-budget", "5", redis_url=redis_url
+    )
+    assert "/overview" in out and "/anomalies/alerts" in out and "p99 at 600 events" in out

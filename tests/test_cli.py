@@ -155,8 +155,35 @@ def test_unreachable_store(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bad_policy_file(settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     policy = tmp_path / "p.yaml"
     policy.write_text("rules: 5\n")
-    assert run(["import", str(tmp_path / "x.jsonl"), "--policy", str(policy)], env=env_for(settings)) == 1
-    assert "rules" in capsys.readouterr().err
+    assert run(["import", str(tmp_path / "x.jsonl"), "--policy", str(policy)], env=env_for(settings)) == 2
+    err = capsys.readouterr().err
+    assert "configuration error: --policy or AEGIS_POLICY" in err and "rules" in err
+    for command in (["up", "--port", "0"], ["api", "--port", "0"]):
+        assert run(command, env={**env_for(settings), "AEGIS_POLICY": str(policy)}) == 2
+        assert "configuration error: --policy or AEGIS_POLICY" in capsys.readouterr().err
+
+
+def test_a_truncated_gzip_keeps_the_events_before_the_break(
+    settings: Settings,
+    keys: Keys,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import gzip
+
+    whole = gzip.compress(
+        "".join(json.dumps(event_dict(action_target=f"t-{i}")) + "\n" for i in range(3000)).encode()
+    )
+    path = tmp_path / "half.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    code = run(["import", str(path)], env=env_for(settings))
+    out, err = capsys.readouterr()
+    assert code == 1
+    kept = sync_redis.xlen(keys.stream(0))
+    assert 0 < kept < 3000
+    assert f"imported {kept} events" in out
+    assert "read failed" in err and f"after {kept} events; those are kept" in err
 
 
 def test_status_never_starts_an_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

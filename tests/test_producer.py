@@ -105,3 +105,19 @@ async def test_async_producer(async_redis: aredis.Redis, sync_redis: redis.Redis
     with pytest.raises(InvalidEvent):
         await producer.emit_many([event_dict(), {"nope": 1}])
     assert sync_redis.xlen(keys.stream(0)) == 4
+
+
+def test_an_unclassifiable_event_names_the_field_at_fault(sync_redis: redis.Redis, keys: Keys) -> None:
+    from aegis_stream.bundled import resolve_policy
+    from aegis_stream.errors import InvalidEvent
+
+    producer = Producer(sync_redis, keys, policy=resolve_policy("airline"))
+    base = {"session_id": "s1", "action_type": "x", "action_target": "t"}
+    for extra, reason in (
+        ({"agent_id": 7}, "agent_id: expected a string, got int"),
+        ({"action_params": [1]}, "action_params: expected an object, got list"),
+    ):
+        with pytest.raises(InvalidEvent) as caught:
+            producer.emit({**base, **extra})
+        assert caught.value.reason == reason
+    assert sync_redis.xlen(keys.stream(0)) == 0

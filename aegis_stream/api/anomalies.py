@@ -116,7 +116,7 @@ async def alerts(request: Request) -> JSONResponse:
     state: AppState = request.app.state.aegis
     if not state.settings.anomalies:
         return JSONResponse({"alerts": [], "configured": False})
-    found = merge_by_name(await state.reader.profiles())
+    found = merge_by_name(await state.reader.profiles(maps=False))
     return JSONResponse({"alerts": alerts_for(found), "configured": True})
 
 

@@ -176,7 +176,7 @@ class Writer:
     ) -> PreparedBatch:
         """Decode, check and pre-aggregate entries, against the event ids this writer has recorded.
 
-        Entries named in ``poison`` (id -> deliveries) are dead-lettered unread.
+        Entries named in ``poison`` (id -> failed attempts) are dead-lettered unread.
         """
         settings, poison = self._settings, poison or {}
         decoded = decode_entries(
@@ -187,7 +187,7 @@ class Writer:
         events, dead = decoded.events, decoded.dead
         for entry_id, fields in entries:
             if entry_id in poison:
-                reason = f"poison: delivered {poison[entry_id]} times without being applied"
+                reason = f"poison: {poison[entry_id]} attempts to apply it on its own did not complete"
                 dead.append(DeadLetter(entry_id, reason, (fields or {}).get(ENTRY_FIELD, b"")))
         ids = list({e.event_id for _, e in events if e.event_id})
         known: dict[str, int] = {}

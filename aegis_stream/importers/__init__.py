@@ -70,11 +70,7 @@ def detect_format(path: PathLike) -> str:
     """
     if read_head(path).startswith(SQLITE_MAGIC):
         return "sqlite"
-    try:
-        with open_binary(path) as fh:
-            head = fh.read(DETECT_BYTES)
-    except READ_ERRORS as e:
-        raise ImportFailed(f"{os.fspath(path)}: read failed: {e}") from e
+    head = _read_head_of(path)
     if head.startswith(SQLITE_MAGIC):
         raise ImportFailed(f"{os.fspath(path)}: a compressed SQLite database: decompress it first")
     text = head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
@@ -89,6 +85,24 @@ def detect_format(path: PathLike) -> str:
     if isinstance(first, dict) and ("traj" in first or "messages" in first):
         return "transcripts"
     return "jsonl"
+
+
+def _read_head_of(path: PathLike) -> bytes:
+    """Up to :data:`DETECT_BYTES` of the (decompressed) content; what could be read of a truncated file."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        with open_binary(path) as fh:
+            while size < DETECT_BYTES:
+                chunk = fh.read(min(64 * 1024, DETECT_BYTES - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+    except READ_ERRORS as e:
+        if not chunks:
+            raise ImportFailed(f"{os.fspath(path)}: read failed: {e}") from e
+    return b"".join(chunks)
 
 
 def _any_int(_digits: str) -> int:

@@ -16,7 +16,7 @@ from aegis_stream.keys import Keys, partition_for
 from aegis_stream.project.projection import NO_AGENT, PROFILE_MAPS
 from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import text
-from aegis_stream.views.values import NEVER, counter, order
+from aegis_stream.views.values import NEVER, counter
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +53,24 @@ class AgentProfile:
 
 
 def _ordered(counts: dict[Any, Any], first: dict[Any, Any]) -> tuple[list[tuple[str, int]], tuple[Any, ...]]:
-    """``(value, count)`` pairs in first-appearance order, and those first appearances."""
-    seen = {text(k): order(text(v)) for k, v in first.items()}
-    rows = [(seen.get(text(k), NEVER), text(k), counter(v)) for k, v in counts.items()]
-    rows = sorted(r for r in rows if r[2])
+    """``(value, count)`` pairs in first-appearance order, and those first appearances.
+
+    The hot path of the profiles route (maps hold up to the cap each), so raw
+    reply bytes are parsed directly: ``int()`` reads ASCII digits in bytes.
+    """
+    rows = []
+    for k, v in counts.items():
+        n = counter(v)
+        if not n:
+            continue
+        at = first.get(k)
+        ms, _, seq = at.partition(b"-") if isinstance(at, bytes) else (b"", b"", b"")
+        try:
+            key = (int(ms), int(seq or 0))
+        except ValueError:
+            key = NEVER
+        rows.append((key, text(k), n))
+    rows.sort()
     return [(k, n) for _, k, n in rows], tuple(at for at, _, _ in rows)
 
 
@@ -64,21 +78,27 @@ def _maybe_counter(value: Any) -> int | None:
     return counter(value) if value is not None else None
 
 
-async def read_profiles(redis: AsyncClient, keys: Keys, agents: Sequence[str]) -> list[AgentProfile]:
-    """The profiles of ``agents`` (raw agent values, ``""`` for none), in the order given; one round trip."""
+async def read_profiles(
+    redis: AsyncClient, keys: Keys, agents: Sequence[str], *, maps: bool = True
+) -> list[AgentProfile]:
+    """The profiles of ``agents`` (raw agent values, ``""`` for none), in the order given; one round trip.
+
+    ``maps=False`` reads only the counters and times (the maps come back empty).
+    """
     pipe = redis.pipeline(transaction=False)
     for agent in agents:
         p = partition_for(agent, keys.partitions)
         pipe.hgetall(keys.profile(p, agent))
-        for kind in PROFILE_MAPS:
-            pipe.hgetall(keys.profile_counts(p, kind, agent))
-            pipe.hgetall(keys.profile_first_seen(p, kind, agent))
+        if maps:
+            for kind in PROFILE_MAPS:
+                pipe.hgetall(keys.profile_counts(p, kind, agent))
+                pipe.hgetall(keys.profile_first_seen(p, kind, agent))
     replies = iter(await pipe.execute())
     out = []
     for agent in agents:
         head = {text(k): text(v) for k, v in next(replies).items()}
-        types, types_first = _ordered(next(replies), next(replies))
-        targets, targets_first = _ordered(next(replies), next(replies))
+        types, types_first = _ordered(next(replies), next(replies)) if maps else ([], ())
+        targets, targets_first = _ordered(next(replies), next(replies)) if maps else ([], ())
         out.append(
             AgentProfile(
                 agent=agent,

@@ -162,11 +162,14 @@ class ViewReader:
         """One page of the audit log, newest first (see :mod:`aegis_stream.views.auditlog`)."""
         return await recent(self._redis, await self.active_keys(), combo, offset=offset, limit=limit)
 
-    async def profiles(self) -> list[AgentProfile]:
-        """Every agent's profile, in the order agents first appeared (two round trips)."""
+    async def profiles(self, *, maps: bool = True) -> list[AgentProfile]:
+        """Every agent's profile, in the order agents first appeared (two round trips).
+
+        ``maps=False`` leaves out the action type and target maps (what alerts do not need).
+        """
         keys = await self.active_keys()
         agents = (await self.aggregates(("agent",))).dims["agent"]
-        return await read_profiles(self._redis, keys, [agent for agent, _ in agents])
+        return await read_profiles(self._redis, keys, [agent for agent, _ in agents], maps=maps)
 
     async def timeline(self, period: Period, now_ms: int) -> list[tuple[int, dict[str, int]]]:
         """Non-empty buckets of ``period`` from the one holding ``now - lookback`` through now."""

@@ -8,6 +8,7 @@ script that also acknowledges it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from aegis_stream.apply import Writer
 from aegis_stream.clock import wall_clock_ms
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.settings import Settings
-from aegis_stream.store import AsyncClient
+from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient
 from aegis_stream.streamids import entry_ms, id_key, text
 from aegis_stream.worker.lease import Lease
 
@@ -30,6 +31,9 @@ ISOLATE_AFTER = 2  # deliveries; beyond this, pending entries are re-applied one
 
 class LeaseLost(Exception):
     """Another process holds the partition now; stop writing."""
+
+
+NOT_THE_ENTRYS_FAULT: tuple[type[BaseException], ...] = (LeaseLost, *TRANSIENT_ERRORS)
 
 
 class PartitionProjector:
@@ -99,9 +103,12 @@ class PartitionProjector:
     async def recover(self) -> int:
         """Re-process every pending entry of the group (any consumer), oldest first.
 
-        Entries that have taken down more than one worker are re-applied one at
-        a time, so that one entry that kills the process (a poison entry) cannot
-        take the others down with it; past ``max_deliveries`` it is dead-lettered.
+        Entries delivered more than twice are re-applied one at a time, so that
+        one entry that kills the process (a poison entry) cannot take the
+        others down with it. Delivery counts only choose isolation: they also
+        grow when a healthy worker is killed or its lease changes hands. The
+        verdict counts what only a poison entry does, attempts to apply it on
+        its own that never completed (see :meth:`_apply_alone`).
         """
         handled = 0
         cursor = "0-0"
@@ -124,13 +131,55 @@ class PartitionProjector:
             # Entries that have already taken down a second worker are isolated one by one.
             if any(n > ISOLATE_AFTER for n in deliveries.values()):
                 for entry in entries:
-                    poisoned = deliveries.get(entry[0], 1) > self._settings.max_deliveries
-                    await self.process([entry], poison=deliveries if poisoned else None)
+                    await self._apply_alone(entry)
             else:
                 await self.process(entries)
             handled += len(entries)
             if cursor == "0-0":
                 return handled
+
+    async def prune_consumers(self) -> int:
+        """Remove the group's consumers that have nothing pending and have been idle for two leases.
+
+        Every worker process joins the group under its own name, so without
+        this each restart would leave one consumer behind for good. Only the
+        lease holder reads the partition, and it has just claimed every
+        pending entry, so the consumers removed hold nothing.
+        """
+        stream = self._keys.stream(self.p)
+        rows: Any = await self._redis.xinfo_consumers(stream, GROUP)
+        gone = 0
+        for row in rows:
+            name = text(row["name"])
+            if (
+                name == self._consumer
+                or int(row["pending"])
+                or int(row["idle"]) < 2 * self._settings.lease_ms
+            ):
+                continue
+            await self._redis.xgroup_delconsumer(stream, GROUP, name)
+            gone += 1
+        return gone
+
+    async def _apply_alone(self, entry: Entry) -> None:
+        """Apply one suspect entry by itself, dead-lettering it after ``max_deliveries`` failed attempts.
+
+        The attempt is counted before it starts and forgotten once it ends, so
+        only an attempt that took the process down (or failed inside the apply)
+        stays counted. A lost lease or an unreachable store is not the entry's
+        fault: that attempt is taken back.
+        """
+        key, entry_id = self._keys.attempts(self.p), entry[0]
+        tries = int(await self._redis.hincrby(key, entry_id, 1))
+        failed = tries - 1
+        poison = {entry_id: failed} if failed >= self._settings.max_deliveries else None
+        try:
+            await self.process([entry], poison=poison)
+        except NOT_THE_ENTRYS_FAULT:
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                await self._redis.hincrby(key, entry_id, -1)
+            raise
+        await self._redis.hdel(key, entry_id)
 
     async def _deliveries(self, entries: list[Entry]) -> dict[str, int]:
         """How many times each pending entry has been delivered (one XPENDING per page)."""
@@ -144,7 +193,7 @@ class PartitionProjector:
     async def process(self, entries: list[Entry], *, poison: dict[str, int] | None = None) -> None:
         """Apply a batch exactly once: skip what the checkpoint covers, fence the rest.
 
-        Entries named in ``poison`` (id -> deliveries) are dead-lettered unread.
+        Entries named in ``poison`` (id -> failed attempts) are dead-lettered unread.
         """
         if not entries:
             return
@@ -174,6 +223,15 @@ class PartitionProjector:
             )
             if result.status == "ok":
                 self.applied_events += batch.delta.events
+                if batch.dead:
+                    first = batch.dead[0]
+                    log.warning(
+                        "partition %d: %d entries dead-lettered (first %s: %s)",
+                        self.p,
+                        len(batch.dead),
+                        first.entry_id,
+                        first.reason,
+                    )
                 return
             if result.status == "lease":
                 raise LeaseLost(result.checkpoint)

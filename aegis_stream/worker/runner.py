@@ -73,6 +73,9 @@ class Worker:
         pending = await pp.recover()
         if pending:
             log.info("partition %d: re-processed %d pending entries", pp.p, pending)
+        pruned = await pp.prune_consumers()
+        if pruned:
+            log.info("partition %d: removed %d idle consumers of earlier workers", pp.p, pruned)
         return True
 
     async def _run_partition(self, pp: PartitionProjector, burst: bool) -> int:

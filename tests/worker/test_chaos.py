@@ -11,6 +11,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+import pytest
 import redis.asyncio as aredis
 
 from aegis_stream.keys import GROUP, Keys
@@ -20,19 +21,16 @@ from aegis_stream.worker import Worker
 from tests.views.test_profiles import as_dict, expected_profiles
 from tests.worker.test_projector import expected_views, generated, produce
 
-ROUNDS = 20
-PARTITIONS = 2
-
 
 def spawn(settings: Settings) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "REDIS_URL": settings.redis_url or "",
         "AEGIS_KEY_PREFIX": settings.key_prefix,
-        "AEGIS_PARTITIONS": str(PARTITIONS),
+        "AEGIS_PARTITIONS": str(settings.partitions),
         "AEGIS_BATCH_SIZE": "20",  # many small batches: kills land mid-run
         "AEGIS_LEASE_MS": "300",
-        "AEGIS_MAX_DELIVERIES": "1000",  # repeated kills are not poison here
+        # the default AEGIS_MAX_DELIVERIES (5): repeated kills and lease changes must not look like poison
         "AEGIS_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
@@ -49,27 +47,33 @@ def by_agent(profile: dict[str, Any]) -> str:
 
 async def applied(r: aredis.Redis, keys: Keys) -> int:
     total = 0
-    for p in range(PARTITIONS):
+    for p in keys.all_partitions():
         total += int(await r.hget(keys.checkpoint(p), "events") or 0)
     return total
 
 
-async def test_twenty_kill_9s_with_two_workers_per_partition(
-    settings: Settings, async_redis: aredis.Redis
+@pytest.mark.parametrize(
+    ("partitions", "rounds", "pause_s"),
+    [(2, 20, (0.05, 0.4)), (4, 40, (0.02, 0.15))],
+    ids=["20-kills", "40-quick-kills-4-partitions"],
+)
+async def test_kill_9s_with_two_workers_per_partition(
+    settings: Settings, async_redis: aredis.Redis, partitions: int, rounds: int, pause_s: tuple[float, float]
 ) -> None:
-    settings = settings.with_overrides(partitions=PARTITIONS)
-    keys = Keys(settings.key_prefix, 1, PARTITIONS)
+    """Every view exact, nothing pending, and no healthy entry dead-lettered as poison."""
+    settings = settings.with_overrides(partitions=partitions)
+    keys = Keys(settings.key_prefix, 1, partitions)
     events = generated(20_000)
     for i in range(0, len(events), 2000):
         produce(settings, keys, events[i : i + 2000])
-    assert sum([await async_redis.xlen(keys.stream(p)) for p in range(PARTITIONS)]) == 20_000
+    assert sum([await async_redis.xlen(keys.stream(p)) for p in range(partitions)]) == 20_000
     rng = random.Random(20261203)
     workers = [spawn(settings), spawn(settings)]
     kills = 0
     progress_at_kills = []
     try:
-        while kills < ROUNDS:
-            await asyncio.sleep(rng.uniform(0.05, 0.4))  # a random point of the run, not a sync point
+        while kills < rounds:
+            await asyncio.sleep(rng.uniform(*pause_s))  # a random point of the run, not a sync point
             progress_at_kills.append(await applied(async_redis, keys))
             victim = workers.pop(rng.randrange(len(workers)))
             victim.send_signal(signal.SIGKILL)
@@ -92,5 +96,6 @@ async def test_twenty_kill_9s_with_two_workers_per_partition(
         assert Counter(dict(merged.dims[dim])) == expected[dim], dim
     profiles = await ViewReader(async_redis, keys).profiles()
     assert sorted(map(as_dict, profiles), key=by_agent) == sorted(expected_profiles(events), key=by_agent)
-    for p in range(PARTITIONS):
+    for p in range(partitions):
         assert (await async_redis.xpending(keys.stream(p), GROUP))["pending"] == 0
+        assert await async_redis.xlen(keys.dead(p)) == 0

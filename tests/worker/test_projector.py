@@ -18,6 +18,7 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
+from aegis_stream.apply import Writer
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
@@ -273,22 +274,76 @@ async def test_every_event_sent_twice_with_the_same_event_id_is_counted_once(
     assert (status.duplicates, status.applied_events) == (600, 600)
 
 
-async def test_a_poison_entry_is_dead_lettered_after_max_deliveries_and_the_rest_applied(
+async def test_a_poison_entry_is_dead_lettered_after_max_attempts_and_the_rest_applied(
     settings: Settings, keys: Keys, async_redis: aredis.Redis
 ) -> None:
     ids = produce(settings, keys, generated(5))
     await async_redis.xgroup_create(keys.stream(0), GROUP, id="0")
     await async_redis.xreadgroup(GROUP, "crashing-worker", {keys.stream(0): ">"})
-    # the third entry has already been delivered 9 times, each time killing its worker
+    # the third entry was delivered 9 times, and 5 attempts to apply it alone took their worker down
     await async_redis.execute_command(
         "XCLAIM", keys.stream(0), GROUP, "crashing-worker", 0, ids[2], "RETRYCOUNT", 9
     )
+    await async_redis.hset(keys.attempts(0), ids[2], 5)
     await Worker(async_redis, settings.with_overrides(max_deliveries=5)).run(burst=True)
     assert await async_redis.hget(keys.totals(0), "total") == b"4"
     letters = await async_redis.xrange(keys.dead(0))
     assert [(f[b"id"].decode(), f[b"reason"].decode()) for _, f in letters] == [
-        (ids[2], "poison: delivered 10 times without being applied")
+        (ids[2], "poison: 5 attempts to apply it on its own did not complete")
     ]
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+    assert await async_redis.hlen(keys.attempts(0)) == 0
+
+
+async def test_many_deliveries_alone_are_not_poison(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    """Kills and lease changes raise delivery counts; an entry that never failed on its own is applied."""
+    ids = produce(settings, keys, generated(5))
+    await async_redis.xgroup_create(keys.stream(0), GROUP, id="0")
+    await async_redis.xreadgroup(GROUP, "killed-worker", {keys.stream(0): ">"})
+    for i in ids:
+        await async_redis.execute_command(
+            "XCLAIM", keys.stream(0), GROUP, "killed-worker", 0, i, "RETRYCOUNT", 50
+        )
+    await Worker(async_redis, settings.with_overrides(max_deliveries=5)).run(burst=True)
+    assert await async_redis.hget(keys.totals(0), "total") == b"5"
+    assert await async_redis.xlen(keys.dead(0)) == 0
+    assert await async_redis.hlen(keys.attempts(0)) == 0
+
+
+async def test_an_entry_that_keeps_failing_is_dead_lettered_and_the_worker_goes_on(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = produce(settings, keys, generated(6))
+    bad = ids[3]
+    original = Writer.apply
+
+    async def failing_apply(self: Writer, p: int, **kwargs: Any) -> Any:
+        if bad in kwargs["ack_ids"] and not kwargs["batch"].dead:
+            raise RuntimeError("this entry breaks the apply")
+        return await original(self, p, **kwargs)
+
+    monkeypatch.setattr(Writer, "apply", failing_apply)
+    worker = Worker(async_redis, settings.with_overrides(max_deliveries=3))
+    task = asyncio.create_task(worker.run())
+    try:
+
+        async def dead_lettered() -> bool:
+            return await async_redis.xlen(keys.dead(0)) == 1
+
+        await wait_for(dead_lettered, timeout=30)
+
+        async def the_rest_applied() -> bool:
+            return await async_redis.hget(keys.totals(0), "total") == b"5"
+
+        await wait_for(the_rest_applied)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, timeout=10)
+    [(_, letter)] = await async_redis.xrange(keys.dead(0))
+    assert letter[b"id"].decode() == bad
+    assert letter[b"reason"] == b"poison: 3 attempts to apply it on its own did not complete"
     assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
 
 
@@ -361,3 +416,26 @@ async def test_a_long_one_by_one_recovery_keeps_its_lease_and_dead_letters_nothi
     await Worker(async_redis, short_lease).run(burst=True)
     assert await read_views(async_redis, keys) == expected_views(events)
     assert await async_redis.xlen(keys.dead(0)) == 0
+
+
+async def test_consumers_of_dead_workers_are_removed(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    settings = settings.with_overrides(lease_ms=100)
+    produce(settings, keys, generated(3))
+    stream = keys.stream(0)
+    await async_redis.xgroup_create(stream, GROUP, id="0")
+    for name in ("dead-1", "dead-2"):
+        await async_redis.execute_command("XGROUP", "CREATECONSUMER", stream, GROUP, name)
+    await async_redis.xreadgroup(GROUP, "dead-with-pending", {stream: ">"}, count=1)
+
+    async def idle_long_enough() -> bool:
+        rows = await async_redis.xinfo_consumers(stream, GROUP)
+        return all(int(r["idle"]) >= 2 * settings.lease_ms for r in rows)
+
+    await wait_for(idle_long_enough)
+    await Worker(async_redis, settings.with_overrides(consumer="me")).run(burst=True)
+    names = {r["name"].decode() for r in await async_redis.xinfo_consumers(stream, GROUP)}
+    # the one that held an entry is gone too: the new worker claimed it first
+    assert names == {"me"}
+    assert await async_redis.hget(keys.totals(0), "total") == b"3"
