@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import time
 import uuid
 
@@ -29,6 +28,7 @@ from aegis_stream.keys import GROUP, Keys
 from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
 from aegis_stream.worker import Worker
+from benchmarks._machine import describe
 
 RISKS = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 APPROVALS = ("auto", "approve", "block")
@@ -133,13 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     now = int(time.time())
-    client = redis.Redis.from_url(url)
-    server = client.info("server")
-    client.close()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{server.get('server_name', 'redis')} {server.get('valkey_version', server['redis_version'])}"
-    )
+    print(describe(url))
     print(f"{args.events:,} events per data set, batch {args.batch}")
     print(f"{'data set':<34} {'raw read+ack ev/s':>18} {'projector ev/s':>15} {'ratio':>6} {'ms/script':>10}")
     for name, events in (

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import tempfile
 import time
@@ -40,6 +39,7 @@ from aegis_stream.policy import load_policy
 from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
 from aegis_stream.worker import Worker
+from benchmarks._machine import describe
 
 POLICY = data_file("airline-policy.yaml")
 D = "/api/v1/dashboard"
@@ -248,14 +248,7 @@ def main() -> None:
     url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     sizes = [int(s) for s in args.sizes.split(",")]
     now_ms = time.time_ns() // 1_000_000
-    client = redis.Redis.from_url(url)
-    server = client.info("server")
-    client.close()
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{server.get('server_name', 'redis')} {server.get('valkey_version', server['redis_version'])}; "
-        f"in-process ASGI, sequential, up to {args.requests} requests per route"
-    )
+    print(describe(url) + f"; in-process ASGI, sequential, up to {args.requests} requests per route")
     results: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
     for n in sizes:
         ours = asyncio.run(bench_ours(url, n, now_ms, args.requests))
