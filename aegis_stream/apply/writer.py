@@ -126,15 +126,14 @@ def build_ops(
             # precision past 2**53 microseconds, which year 9999 needs)
             earliest += [profile, "first_us", f"{first_us:018d}"]
             latest += [profile, "last_us", f"{last_us:018d}"]
-    if delta.span is not None:
-        span = table(keys.span(p))
-        earliest += [span, "first_us", f"{delta.span[0]:018d}"]
-        latest += [span, "last_us", f"{delta.span[1]:018d}"]
+    span = delta.span
+    if span is not None:
+        span_key = table(keys.span(p))
+        earliest += [span_key, "first_us", f"{span[0]:018d}"]
+        latest += [span_key, "last_us", f"{span[1]:018d}"]
     clusters: list[Any] = []
-    if delta.clusters:
-        activity = table(keys.activity(p))
-        for start, end in delta.clusters:
-            clusters += [activity, *divmod(start, 1_000_000), *divmod(end, 1_000_000)]
+    for start, end in delta.clusters:
+        clusters += [table(keys.activity(p)), *divmod(start, 1_000_000), *divmod(end, 1_000_000)]
     numbered: list[Any] = []
     lists: list[Any] = []
     audit = batch.audit
