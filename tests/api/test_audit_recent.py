@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -67,8 +68,6 @@ def audit_events(n: int, seed: int = 7) -> list[dict[str, Any]]:
 
 def expected_row(row_id: int, e: dict[str, Any]) -> dict[str, Any]:
     params = {k: ("[REDACTED]" if k == "api_key" else v) for k, v in (e["action_params"] or {}).items()}
-    from datetime import UTC, datetime
-
     return {
         "id": row_id,
         "session_id": e["session_id"],

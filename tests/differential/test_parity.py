@@ -19,16 +19,21 @@ from __future__ import annotations
 
 import random
 import re
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import redis as redis_lib
 from starlette.testclient import TestClient
 
+from aegis_stream.api import create_app
 from aegis_stream.bundled import DEMO_SAMPLE, data_file
 from aegis_stream.events import AuditEvent, event_to_dict
 from aegis_stream.importers import read_events
 from aegis_stream.policy import load_policy
+from aegis_stream.settings import Settings
+from tests.api.conftest import load
 from tests.differential import reference
 
 H = 3_600_000
@@ -135,14 +140,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def ours(world: dict[str, Any], redis_url: str) -> Any:
     """Our service over the same events (module-scoped: loading 10,000 events once)."""
-    import uuid
-
-    import redis as redis_lib
-
-    from aegis_stream.api import create_app
-    from aegis_stream.settings import Settings
-    from tests.api.conftest import load
-
     prefix = f"aegis-test-{uuid.uuid4().hex[:12]}"
     settings = Settings(
         redis_url=redis_url,
