@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import uvicorn
 
 from aegis_stream.api import create_app
-from aegis_stream.bundled import DEMO_SAMPLE, data_file, resolve_policy
+from aegis_stream.bundled import DEMO_SAMPLE, data_file
 from aegis_stream.clock import wall_clock_us
 from aegis_stream.engine import EmbeddedEngine, running_engine_url
 from aegis_stream.engine_users import attach_engine
@@ -191,15 +191,15 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
         await client.aclose()
 
 
-def _server(settings: Settings, policy: Policy | None) -> _Server:
-    app = create_app(settings, policy=policy)
+def _server(settings: Settings) -> _Server:
+    app = create_app(settings)  # it loads the policy file itself, and follows its changes
     config = uvicorn.Config(app, log_level=settings.log_level.lower(), lifespan="on")
     return _Server(config)
 
 
 async def run_api(settings: Settings, sock: socket.socket, *, announce: TextIO | None = None) -> None:
     """Serve the API on the bound ``sock`` until SIGINT/SIGTERM/SIGHUP."""
-    server = _server(settings, None)
+    server = _server(settings)
 
     def stop() -> None:
         server.should_exit = True
@@ -215,13 +215,14 @@ async def run_up(
     """The projector and the API (on the bound ``sock``) in one process; Ctrl-C stops both cleanly."""
     assert settings.redis_url is not None
     announce = announce or sys.stdout
-    policy = resolve_policy(settings.policy_path)
     if demo:
-        policy = policy or resolve_policy("airline")
+        if not settings.policy_path:
+            settings = settings.with_overrides(policy_path="airline")
         await _import_demo(settings, announce)
+    assert settings.redis_url is not None
     client = async_client(settings.redis_url, block_ms=settings.block_ms, cluster=settings.cluster)
     worker = Worker(client, settings)
-    server = _server(settings, policy)
+    server = _server(settings)
 
     def stop() -> None:
         worker.stop()

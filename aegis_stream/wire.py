@@ -56,7 +56,7 @@ _KNOWN_SHORT = frozenset({"v", "t", *_LONG})
 
 
 def encode(event: AuditEvent, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """Serialise a validated event; raise :class:`InvalidEvent` if it is too big."""
+    """Serialise a validated event; raise :class:`InvalidEvent` if it is too big or cannot be encoded."""
     body: dict[str, Any] = {"v": SCHEMA_VERSION, "t": event.ts_us}
     for name, short in _SHORT.items():
         value = getattr(event, name)
@@ -65,7 +65,10 @@ def encode(event: AuditEvent, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         if name == "action_params" and not value:
             continue
         body[short] = value
-    payload: bytes = msgpack.packb(body, use_bin_type=True)
+    try:
+        payload: bytes = msgpack.packb(body, use_bin_type=True)
+    except (OverflowError, TypeError, ValueError) as e:  # e.g. a lone surrogate in a string
+        raise InvalidEvent(f"event: cannot be encoded: {e}"[:200]) from None
     if len(payload) > max_bytes:
         raise InvalidEvent(f"event: encoded size {len(payload)} bytes exceeds the limit of {max_bytes}")
     return payload

@@ -21,6 +21,8 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from aegis_stream.bundled import data_file
+
 ORIGINAL = Path(__file__).parent / "data" / "tau-bench" / "gpt-4o-airline.json.gz"
 
 
@@ -67,6 +69,9 @@ def test_up_demo_serves_the_real_sample(tmp_path: Path) -> None:
     assert total == 1164
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "AEGIS_"))}
     env.update(HOME=str(tmp_path), AEGIS_PORT="0", AEGIS_LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    policy = tmp_path / "policy.yaml"  # the bundled airline policy, in a file up follows (D7)
+    policy.write_text(data_file("airline-policy.yaml").read_text())
+    env.update(AEGIS_POLICY=str(policy), AEGIS_POLICY_POLL_MS="50")
     proc = subprocess.Popen(
         [sys.executable, "-m", "aegis_stream", "up", "--demo"],
         env=env,
@@ -96,6 +101,13 @@ def test_up_demo_serves_the_real_sample(tmp_path: Path) -> None:
         assert sum(b["total"] for b in week["buckets"]) == total  # the demo spans the last 7 days
         health = get_json(f"{base}/api/v1/dashboard/system/health")
         assert health["audit_entries"] == total and health["pipeline"]["dead_letters"] == 0
+        # editing the policy file while up runs changes the policy routes
+        policy.write_text("rules:\n  - name: only-rule\n    approval: block\n")
+        deadline = time.monotonic() + 30
+        while get_json(f"{base}/api/v1/dashboard/policy/summary")["rule_count"] != 1:
+            assert time.monotonic() < deadline, "up did not follow the policy file"
+            time.sleep(0.05)
+        assert get_json(f"{base}/api/v1/dashboard/overview")["policy_rule_count"] == 1
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -61,7 +61,7 @@ def parse_body(body: bytes, content_type: str) -> list[Any]:
         raise
     except (ValueError, RecursionError, msgpack.UnpackException) as e:
         name = "msgpack" if kind in MSGPACK_TYPES else "JSON"
-        raise BodyError(400, f"request body is not valid {name}: {str(e)[:200]}") from e
+        raise BodyError(400, f"request body is not valid {name}: {(str(e) or type(e).__name__)[:200]}") from e
     if isinstance(data, dict):
         return [data]
     if not isinstance(data, list):

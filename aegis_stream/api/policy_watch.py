@@ -1,8 +1,12 @@
 """Policy hot reload (DESIGN D7): the API follows changes to its policy file.
 
-The file's modification time and size are polled; a change is parsed in
-full before it replaces the policy in force, so a half-written or invalid
-file never takes effect (the old policy stays, and the error is logged).
+The file's modification time and size are polled. A change is taken once
+the file has stayed the same for one more poll (an editor that truncates,
+then writes, is not caught half-way), and only if it parses in full; an
+invalid file never takes effect (the old policy stays, and the error is
+logged). A file emptied or deleted while running is not taken either: an
+empty policy must be written out (``rules: []``). Parsing runs in a thread,
+so requests are not held up by a large file.
 """
 
 from __future__ import annotations
@@ -35,16 +39,22 @@ class PolicyWatcher:
     def __init__(self, state: AppState, path: str) -> None:
         self._state = state
         self._path = path
-        self._stamp = file_stamp(path)
+        self._stamp = file_stamp(path)  # of the policy in force
+        self._seen = self._stamp  # at the last look
 
-    def check(self) -> bool:
-        """Reload if the file changed since the last look; True when a new policy took effect."""
+    async def check(self) -> bool:
+        """Reload if the file changed and has settled; True when a new policy took effect."""
         stamp = file_stamp(self._path)
-        if stamp == self._stamp or stamp is None:
+        settled = stamp == self._seen
+        self._seen = stamp
+        if stamp == self._stamp or not settled:
             return False
         self._stamp = stamp
+        if stamp is None or stamp[1] == 0:
+            log.warning("policy file %s is missing or empty; keeping the policy in force", self._path)
+            return False
         try:
-            policy = load_policy(self._path)
+            policy = await asyncio.to_thread(load_policy, self._path)
         except PolicyError as e:
             log.warning("policy not reloaded, keeping the one in force: %s", e)
             return False
@@ -56,4 +66,4 @@ class PolicyWatcher:
         """Check every ``interval_s`` seconds until cancelled."""
         while True:
             await asyncio.sleep(interval_s)
-            self.check()
+            await self.check()

@@ -158,3 +158,33 @@ def test_a_chunked_body_is_cut_at_the_limit(serve: Callable[..., TestClient]) ->
         413,
         {"error": "request body exceeds the limit of 2048 bytes"},
     )
+
+
+def test_an_event_that_cannot_be_encoded_is_rejected_alone(
+    serve: Callable[..., TestClient], sync_redis: redis.Redis, keys: Keys
+) -> None:
+    client = serve([], now_ms=NOW_MS)
+    good = json.dumps(event_dict(timestamp=STAMP))
+    bad = json.dumps(event_dict(timestamp=STAMP)).replace('"s-1"', '"\\ud800"')  # a lone surrogate
+    nested = json.dumps(
+        event_dict(timestamp=STAMP, action_params={"\ud800": 1})
+    )  # json.dumps writes it as \\ud800
+    response = client.post(
+        ROUTE, content=f"[{good},{bad},{nested}]", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 207, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "rejected"]
+    assert all(r["error"].startswith("event: cannot be encoded") for r in results[1:])
+    assert sync_redis.xlen(keys.stream(0)) == 1
+
+
+def test_a_bad_msgpack_body_says_why(serve: Callable[..., TestClient]) -> None:
+    client = serve([], now_ms=NOW_MS)
+    deep = b"\x91" * 2000 + b"\xc0"  # arrays nested 2,000 deep
+    response = client.post(ROUTE, content=deep, headers={"content-type": "application/msgpack"})
+    assert response.status_code == 400
+    message = response.json()["error"]
+    assert message.startswith("request body is not valid msgpack: ") and len(message) > len(
+        "request body is not valid msgpack: "
+    )
