@@ -73,18 +73,29 @@ def _row(found: tuple[bytes | None, bytes | None], p: int, partitions: int) -> t
 async def recent(redis: AsyncClient, keys: Keys, combo: Combo, *, offset: int, limit: int) -> AuditPage:
     """The ``limit`` events after the newest ``offset`` matching ``combo``, and how many match."""
     parts = list(keys.all_partitions())
-    start = -min(offset + limit, MAX_INDEX)
+    indexes = [keys.audit_index(p, combo) for p in parts]
     pipe = redis.pipeline(transaction=False)
-    for p in parts:
-        index = keys.audit_index(p, combo)
-        pipe.llen(index)
-        # one partition: exactly the page; several: every partition's newest offset+limit, merged below
-        pipe.lrange(index, start, -min(offset + 1, MAX_INDEX) if len(parts) == 1 else -1)
-    replies = await pipe.execute()
-    total = sum(int(n) for n in replies[0::2])
-    tails = [(int(m), p) for p, members in zip(parts, replies[1::2], strict=True) for m in members]
-    tails.sort(reverse=True)
-    page = tails if len(parts) == 1 else tails[offset : offset + limit]
+    if len(parts) == 1:  # exactly the page, with the count, in one round trip
+        pipe.llen(indexes[0])
+        pipe.lrange(indexes[0], -min(offset + limit, MAX_INDEX), -min(offset + 1, MAX_INDEX))
+        length, members = await pipe.execute()
+        total = int(length)
+        page = sorted(((int(m), 0) for m in members), reverse=True)
+    else:  # every partition's newest offset + limit (no more than it holds), merged by stream order
+        for index in indexes:
+            pipe.llen(index)
+        lengths = [int(n) for n in await pipe.execute()]
+        total = sum(lengths)
+        if offset >= total:
+            return AuditPage(total, [])
+        holding = [(p, index, n) for p, index, n in zip(parts, indexes, lengths, strict=True) if n]
+        pipe = redis.pipeline(transaction=False)
+        for _p, index, length in holding:
+            pipe.lrange(index, -min(offset + limit, length), -1)
+        replies = await pipe.execute()
+        tails = [(int(m), p) for (p, _, _), members in zip(holding, replies, strict=True) for m in members]
+        tails.sort(reverse=True)
+        page = tails[offset : offset + limit]
     if not page:
         return AuditPage(total, [])
     by_partition: dict[int, list[int]] = {}

@@ -204,6 +204,8 @@ def test_two_partitions(serve: Callable[..., TestClient]) -> None:
     assert [(r["id"], r["action_target"]) for r in pages] == [
         (i, e["action_target"]) for i, e in reversed(mine)
     ]
+    beyond = client.get(ROUTE, params={"offset": str(10**30)}).json()
+    assert (beyond["entries"], beyond["total"]) == ([], 300)
     everything = client.get(ROUTE, params={"limit": 1000}).json()
     assert everything["total"] == 300
     assert sorted(r["action_target"] for r in everything["entries"]) == sorted(
