@@ -75,6 +75,14 @@ class Keys:
         value = pointer.decode() if isinstance(pointer, bytes) else pointer
         return self.at_version(int(value)) if value and value.isdigit() else self
 
+    def layout(self) -> str:
+        """The partition count the store was set up with (see layout.py)."""
+        return f"{self.prefix}:partitions"
+
+    def rebuild_lock(self) -> str:
+        """Held by the one ``rebuild`` running."""
+        return f"{self.prefix}:rebuild-lock"
+
     def demo_marker(self) -> str:
         """Set once the bundled demo sample has been imported."""
         return f"{self.prefix}:demo-imported"

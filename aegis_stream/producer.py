@@ -49,12 +49,14 @@ class _Base:
         max_bytes: int,
         clock: Callable[[], int],
         maxlen: int | None,
+        max_future_skew_ms: int | None = None,
     ) -> None:
         self.keys = keys
         self.policy = policy
         self.max_bytes = max_bytes
         self.clock = clock
         self.maxlen = maxlen
+        self.max_future_skew_ms = max_future_skew_ms
 
     def _encode(self, events: Iterable[EventLike]) -> list[tuple[str, bytes]]:
         now = self.clock()
@@ -62,6 +64,10 @@ class _Base:
 
     def _encode_one(self, raw: EventLike, now: int) -> tuple[str, bytes]:
         event = prepare(raw, now_us=now, policy=self.policy)
+        skew = self.max_future_skew_ms
+        if skew is not None and event.ts_us > now + skew * 1000:
+            # the projector would dead-letter it (measured from the append): say so now
+            raise InvalidEvent(f"timestamp: {event.timestamp} is more than {skew} ms ahead of now")
         stream = self.keys.stream(partition_for(event.agent_id, self.keys.partitions))
         return stream, encode(event, self.max_bytes)
 
@@ -102,7 +108,11 @@ class Producer(_Base):
 
 
 class AsyncProducer(_Base):
-    """asyncio producer (for async agents and the HTTP ingest endpoint)."""
+    """asyncio producer (for async agents and the HTTP ingest endpoint).
+
+    With ``max_future_skew_ms``, an event dated further ahead of the clock is
+    refused, as the projector would dead-letter it.
+    """
 
     def __init__(
         self,
@@ -113,8 +123,16 @@ class AsyncProducer(_Base):
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], int] = wall_clock_us,
         maxlen: int | None = None,
+        max_future_skew_ms: int | None = None,
     ) -> None:
-        super().__init__(keys, policy=policy, max_bytes=max_bytes, clock=clock, maxlen=maxlen)
+        super().__init__(
+            keys,
+            policy=policy,
+            max_bytes=max_bytes,
+            clock=clock,
+            maxlen=maxlen,
+            max_future_skew_ms=max_future_skew_ms,
+        )
         self._client = client
 
     async def emit(self, event: EventLike) -> str:

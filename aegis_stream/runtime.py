@@ -24,6 +24,7 @@ from aegis_stream.engine_users import attach_engine
 from aegis_stream.errors import ConfigError, ImportFailed, StoreError
 from aegis_stream.importers import Rejected, read_events
 from aegis_stream.keys import Keys
+from aegis_stream.layout import check_partitions
 from aegis_stream.policy import Policy
 from aegis_stream.producer import AsyncProducer
 from aegis_stream.settings import Settings
@@ -143,6 +144,7 @@ async def import_events(
     imported = rejected = 0
     pending: list[Any] = []
     try:
+        await check_partitions(client, keys)
         now = now_us if now_us is not None else wall_clock_us()
         items = read_events(
             path,

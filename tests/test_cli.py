@@ -284,3 +284,22 @@ def test_importing_a_reference_database_or_export_twice_counts_its_rows_once(
     assert sync_redis.xlen(keys.stream(0)) == 16  # appended twice...
     assert sync_redis.hget(keys.totals(0), "total") == b"8"  # ...counted once, by row id
     assert sync_redis.hget(keys.checkpoint(0), "duplicates") == b"8"
+
+
+def test_a_different_partition_count_is_refused(
+    settings: Settings,
+    keys: Keys,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(event_dict(agent_id="orph-0")) + "\n")
+    env = {**env_for(settings), "AEGIS_PARTITIONS": "2"}
+    assert run(["import", str(path)], env=env) == 0  # the first use records 2 partitions
+    capsys.readouterr()
+    for command in (["import", str(path)], ["status"], ["worker", "--burst"], ["rebuild"]):
+        assert run(command, env={**env, "AEGIS_PARTITIONS": "3"}) == 2, command
+        err = capsys.readouterr().err
+        assert "AEGIS_PARTITIONS is 3, but this store was set up with 2 partitions" in err, command
+    assert sum(sync_redis.xlen(Keys(settings.key_prefix, 1, 3).stream(p)) for p in range(3)) == 1

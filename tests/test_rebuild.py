@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import redis
 import redis.asyncio as aredis
 
 from aegis_stream.keys import Keys
-from aegis_stream.rebuild import rebuild
+from aegis_stream.rebuild import RebuildRefused, RebuildResult, rebuild
 from aegis_stream.settings import Settings
 from aegis_stream.views import ViewReader
 from aegis_stream.worker import Worker
@@ -82,8 +83,31 @@ async def test_rebuilt_views_equal_the_live_ones_and_readers_switch(
 async def test_rebuild_into_the_current_version_is_refused(
     settings: Settings, async_redis: aredis.Redis
 ) -> None:
-    with pytest.raises(ValueError, match="views version 1 is the one in use"):
+    with pytest.raises(RebuildRefused, match="views version 1 is the one in use"):
         await rebuild(async_redis, settings, clock_ms=wall_ms, target=1)
     for bad in (0, -1, 10**20):
-        with pytest.raises(ValueError, match="views version must be between 1 and 1000000"):
+        with pytest.raises(RebuildRefused, match="views version must be between 1 and 1000000"):
             await rebuild(async_redis, settings, clock_ms=wall_ms, target=bad)
+    assert await async_redis.get(Keys(settings.key_prefix).rebuild_lock()) is None  # released
+
+
+async def test_two_rebuilds_at_once_one_is_refused_and_the_views_stay_exact(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis, sync_redis: redis.Redis
+) -> None:
+    settings = settings.with_overrides(batch_size=50)  # many batches: the two overlap
+    events = generated(2000)
+    produce(settings, keys, events)
+    await Worker(async_redis, settings, clock=wall_ms).run(burst=True)
+    live = dump(sync_redis, keys)
+    outcomes = await asyncio.gather(
+        rebuild(async_redis, settings, clock_ms=wall_ms),
+        rebuild(async_redis, settings, clock_ms=wall_ms),
+        return_exceptions=True,
+    )
+    done = [o for o in outcomes if isinstance(o, RebuildResult)]
+    refused = [o for o in outcomes if isinstance(o, RebuildRefused)]
+    assert len(done) == 1 and len(refused) == 1, outcomes
+    assert "another rebuild is running" in str(refused[0])
+    assert done[0].version == 2
+    assert dump(sync_redis, keys.at_version(2)) == live
+    assert await ViewReader(async_redis, keys).active_keys() == keys.at_version(2)

@@ -26,9 +26,10 @@ from aegis_stream.bundled import BUNDLED_POLICIES, resolve_policy
 from aegis_stream.clock import wall_clock_us
 from aegis_stream.errors import ConfigError, StoreError
 from aegis_stream.keys import Keys
+from aegis_stream.layout import check_partitions
 from aegis_stream.policy import Policy
 from aegis_stream.settings import Settings
-from aegis_stream.store import async_client
+from aegis_stream.store import TRANSIENT_ERRORS, async_client
 from aegis_stream.views import ViewReader
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,8 @@ def create_app(
             clock_us=clock_us,
         )
         app.state.aegis = state
+        with contextlib.suppress(*TRANSIENT_ERRORS):  # a store down at start: the API answers 503
+            await check_partitions(client, keys)
         watcher = None
         if watched:
             state.policy_watcher = PolicyWatcher(state, watched)

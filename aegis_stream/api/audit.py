@@ -36,14 +36,15 @@ async def audit_recent(request: Request) -> JSONResponse:
         query.get("result_status") or None,
     )
     page = await state.reader.recent(combo, offset=offset, limit=limit)
-    return JSONResponse(
-        {
-            "entries": [entry_row(row_id, event) for row_id, event in page.rows],
-            "total": page.total,
-            "offset": offset,
-            "limit": limit,
-        }
-    )
+    body = {
+        "entries": [entry_row(row_id, event) for row_id, event in page.rows],
+        "total": page.total,
+        "offset": offset,
+        "limit": limit,
+    }
+    if not state.settings.audit_log:
+        body["configured"] = False  # AEGIS_AUDIT_LOG=false: nothing is kept to page through
+    return JSONResponse(body)
 
 
 ROUTES = [Route("/api/v1/dashboard/audit/recent", audit_recent)]

@@ -140,7 +140,7 @@ async def system_health(request: Request) -> JSONResponse:
             "version": __version__,
             "audit_entries": agg.total,
             "policy_rules": len(state.policy.rules),
-            "anomaly_detector": True,
+            "anomaly_detector": state.settings.anomalies,
             "pipeline": pipeline,
         }
     )

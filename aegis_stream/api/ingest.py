@@ -52,7 +52,8 @@ def parse_body(body: bytes, content_type: str) -> list[Any]:
     kind = content_type.split(";", maxsplit=1)[0].strip().lower()
     try:
         if kind in MSGPACK_TYPES:
-            data = msgpack.unpackb(body, raw=False, strict_map_key=False)
+            # invalid UTF-8 stays in the strings (escaped), so only that event is refused
+            data = msgpack.unpackb(body, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
         elif kind in JSON_TYPES:
             data = json.loads(body)
         else:
@@ -83,6 +84,7 @@ async def ingest(request: Request) -> JSONResponse:
         policy=state.policy,
         max_bytes=state.settings.max_event_bytes,
         clock=state.clock_us,
+        max_future_skew_ms=state.settings.max_future_skew_ms,
     )
     outcomes = await producer.emit_each(events)
     results: list[dict[str, Any]] = []

@@ -14,23 +14,44 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
+
+import yaml
 
 from aegis_stream.api.state import AppState
 from aegis_stream.errors import PolicyError
-from aegis_stream.policy import load_policy
+from aegis_stream.policy import Policy, load_policy
 
 log = logging.getLogger(__name__)
 
-Stamp = tuple[int, int] | None
+Stamp = tuple[int, int, int, int] | None
 
 
 def file_stamp(path: str) -> Stamp:
-    """``(mtime_ns, size)`` of ``path``, or None when it cannot be read."""
+    """``(inode, mtime, ctime, size)`` of ``path``, or None when it cannot be read.
+
+    The change time catches an edit that kept the modification time (``touch -r``).
+    """
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_mtime_ns, st.st_size
+    return st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size
+
+
+def read_policy(path: str) -> Policy | None:
+    """The policy in ``path``, or None when the file holds no document (blank or only comments).
+
+    Raises :class:`PolicyError` for anything invalid.
+    """
+    policy = load_policy(path)
+    if not policy.rules:  # only a policy without rules can come from an empty document
+        try:
+            if yaml.safe_load(Path(path).read_bytes()) is None:
+                return None
+        except (OSError, yaml.YAMLError):
+            pass  # load_policy read and parsed it a moment ago; a race is not worth more
+    return policy
 
 
 class PolicyWatcher:
@@ -50,13 +71,13 @@ class PolicyWatcher:
         if stamp == self._stamp or not settled:
             return False
         self._stamp = stamp
-        if stamp is None or stamp[1] == 0:
-            log.warning("policy file %s is missing or empty; keeping the policy in force", self._path)
-            return False
         try:
-            policy = await asyncio.to_thread(load_policy, self._path)
+            policy = None if stamp is None else await asyncio.to_thread(read_policy, self._path)
         except PolicyError as e:
             log.warning("policy not reloaded, keeping the one in force: %s", e)
+            return False
+        if policy is None:
+            log.warning("policy file %s is missing or empty; keeping the policy in force", self._path)
             return False
         self._state.policy = policy
         log.info("policy reloaded from %s: %d rules", self._path, len(policy.rules))

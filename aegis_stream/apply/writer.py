@@ -15,11 +15,10 @@ import msgpack
 
 from aegis_stream.buckets import BUCKET_SIZES, bucket_expiry
 from aegis_stream.keys import GROUP, Keys
-from aegis_stream.project.prepare import DeadLetter, Fields, PreparedBatch, decode_entries, fold
+from aegis_stream.project.prepare import DeadLetter, Fields, PreparedBatch, decode_entries, fold, raw_payload
 from aegis_stream.settings import Settings
 from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import entry_ms, text
-from aegis_stream.wire import ENTRY_FIELD
 
 APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
 _PERIOD_BY_SIZE = {p.size_ms: p for p in BUCKET_SIZES}
@@ -187,7 +186,7 @@ class Writer:
         for entry_id, fields in entries:
             if entry_id in poison:
                 reason = f"poison: {poison[entry_id]} attempts to apply it on its own did not complete"
-                dead.append(DeadLetter(entry_id, reason, (fields or {}).get(ENTRY_FIELD, b"")))
+                dead.append(DeadLetter(entry_id, reason, raw_payload(fields or {})))
         ids = list({e.event_id for _, e in events if e.event_id})
         known: dict[str, int] = {}
         if ids and settings.dedupe_window_ms:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import msgpack
+
 from aegis_stream.errors import InvalidEvent
 from aegis_stream.events import AuditEvent
 from aegis_stream.project.auditlog import AuditLogDelta, order_key
@@ -55,6 +57,12 @@ class Decoded:
     payloads: dict[str, bytes]
 
 
+def raw_payload(fields: dict[bytes, bytes]) -> bytes:
+    """What a dead letter keeps of an entry: its payload, or (no ``e`` field) all its fields, msgpacked."""
+    payload = fields.get(ENTRY_FIELD)
+    return payload if payload is not None else msgpack.packb(fields, use_bin_type=True)
+
+
 def decode_entries(entries: list[tuple[str, Fields]], *, max_bytes: int, max_future_skew_ms: int) -> Decoded:
     """Decode entries in order; the invalid and the too-far-future ones become dead letters."""
     events: list[tuple[str, AuditEvent]] = []
@@ -66,7 +74,7 @@ def decode_entries(entries: list[tuple[str, Fields]], *, max_bytes: int, max_fut
         try:
             event, payloads[entry_id] = decode_stored(fields, max_bytes)
         except InvalidEvent as e:
-            dead.append(DeadLetter(entry_id, e.reason, fields.get(ENTRY_FIELD, b"")))
+            dead.append(DeadLetter(entry_id, e.reason, raw_payload(fields)))
             continue
         # Measured from when the entry was appended (its stream id), not from the
         # projector's clock: lag does not change the verdict, and a replay agrees.
@@ -75,7 +83,7 @@ def decode_entries(entries: list[tuple[str, Fields]], *, max_bytes: int, max_fut
                 f"timestamp: {event.timestamp} is more than {max_future_skew_ms} ms "
                 f"after the event was appended"
             )
-            dead.append(DeadLetter(entry_id, reason, fields.get(ENTRY_FIELD, b"")))
+            dead.append(DeadLetter(entry_id, reason, raw_payload(fields)))
             continue
         events.append((entry_id, event))
     return Decoded(events, dead, payloads)

@@ -17,7 +17,9 @@ from collections.abc import Callable
 import redis
 
 from aegis_stream.clock import wall_clock_ms
+from aegis_stream.errors import ConfigError
 from aegis_stream.keys import Keys
+from aegis_stream.layout import check_partitions
 from aegis_stream.settings import Settings
 from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient
 from aegis_stream.worker.projector import LeaseLost, PartitionProjector
@@ -47,6 +49,7 @@ class Worker:
         ]
         self.stop_event = asyncio.Event()
         self._clock = clock
+        self._redis = redis
 
     def stop(self) -> None:
         """Ask every partition loop to finish its batch and exit."""
@@ -63,6 +66,7 @@ class Worker:
 
     async def _activate(self, pp: PartitionProjector, standing_by: bool) -> bool:
         """Take the partition's lease and re-process its pending entries; False if another holds it."""
+        await check_partitions(self._redis, self.keys)
         await pp.ensure_group()
         if not await pp.lease.acquire():
             if not standing_by:
@@ -98,6 +102,9 @@ class Worker:
             except LeaseLost:
                 log.warning("partition %d: lease lost, standing by", pp.p)
                 active = False
+            except ConfigError:
+                self.stop()  # a partition count the store disagrees with: nothing to retry
+                raise
             except TRANSIENT_ERRORS as e:  # before ResponseError: CLUSTERDOWN and TRYAGAIN are ResponseErrors
                 log.warning("partition %d: store unavailable (%s), retrying in %.1fs", pp.p, e, backoff)
                 active = False

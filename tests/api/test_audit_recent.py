@@ -215,5 +215,11 @@ def test_two_partitions(serve: Callable[..., TestClient]) -> None:
 
 def test_audit_log_switched_off(serve: Callable[..., TestClient]) -> None:
     client = serve(audit_events(20), now_ms=NOW_MS, audit_log=False)
-    assert client.get(ROUTE).json() == {"entries": [], "total": 0, "offset": 0, "limit": 50}
+    assert client.get(ROUTE).json() == {
+        "entries": [],
+        "total": 0,
+        "offset": 0,
+        "limit": 50,
+        "configured": False,
+    }
     assert client.get("/api/v1/dashboard/overview").json()["total_actions"] == 20

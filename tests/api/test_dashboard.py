@@ -12,6 +12,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from aegis_stream.errors import ConfigError
 from aegis_stream.keys import Keys
 from aegis_stream.policy import parse_policy
 from tests.conftest import event_dict
@@ -375,3 +376,11 @@ def test_nasty_parameter_values_give_400_or_200(
         assert isinstance(body, dict) and (response.status_code == 200 or isinstance(body["error"], str))
     for query in (b"\xff\xfe\x00", b"%ZZ", b"\xc3\x28"):
         assert raw_get(client, route, name.encode() + b"=" + query) in (200, 400), query
+
+
+def test_the_api_refuses_a_different_partition_count(
+    serve: Callable[..., TestClient], sync_redis: redis.Redis, keys: Keys
+) -> None:
+    sync_redis.set(keys.layout(), "1")
+    with pytest.raises(ConfigError, match="AEGIS_PARTITIONS is 2, but this store was set up with 1"):
+        serve([], now_ms=NOW_MS, partitions=2)

@@ -188,3 +188,25 @@ def test_a_bad_msgpack_body_says_why(serve: Callable[..., TestClient]) -> None:
     assert message.startswith("request body is not valid msgpack: ") and len(message) > len(
         "request body is not valid msgpack: "
     )
+
+
+def test_an_event_too_far_ahead_is_refused_at_ingest(serve: Callable[..., TestClient]) -> None:
+    client = serve([], now_ms=NOW_MS, max_future_skew_ms=300_000)
+    ahead = iso(NOW_MS + 24 * 3_600_000)
+    response = client.post(ROUTE, json=[event_dict(timestamp=STAMP), event_dict(timestamp=ahead)])
+    assert response.status_code == 207
+    rejected = response.json()["results"][1]
+    assert rejected["status"] == "rejected"
+    assert rejected["error"].endswith("is more than 300000 ms ahead of now")
+
+
+def test_invalid_utf8_in_a_msgpack_body_rejects_only_that_event(serve: Callable[..., TestClient]) -> None:
+    client = serve([], now_ms=NOW_MS)
+    good = msgpack.packb(event_dict(timestamp=STAMP))
+    bad = msgpack.packb(event_dict(timestamp=STAMP, session_id="SESSION")).replace(
+        b"SESSION", b"\xff\xfeSSION"
+    )
+    body = b"\x92" + good + bad  # an array of the two
+    response = client.post(ROUTE, content=body, headers={"content-type": "application/msgpack"})
+    assert response.status_code == 207, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["accepted", "rejected"]

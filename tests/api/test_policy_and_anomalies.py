@@ -59,13 +59,18 @@ def test_policy_routes_follow_the_file(serve: Callable[..., TestClient], tmp_pat
     assert looks == [False, False, False]
     assert client.get(route).json()["rule_count"] == 3
     # nor does an emptied file (an editor half-way through a save), nor a deleted one
-    for change in (lambda: rewrite(path, ""), path.unlink):
-        change()
+    for text in ("", "\n  \n", "# only a comment\n", "---\n"):  # no document at all
+        rewrite(path, text)
         assert [client.portal.call(watcher.check) for _ in range(3)] == [False, False, False]
         assert client.get(route).json()["rule_count"] == 3
-    # a file restored takes effect again
+    path.unlink()
+    assert [client.portal.call(watcher.check) for _ in range(3)] == [False, False, False]
+    assert client.get(route).json()["rule_count"] == 3
+    # a file restored takes effect again, and an explicit empty policy clears it
     rewrite(path, ONE_RULE)
     assert wait_for(lambda: client.get(route).json()["rule_count"] == 1)
+    rewrite(path, "rules: []\n")
+    assert wait_for(lambda: client.get(route).json()["rule_count"] == 0)
 
 
 def test_policy_routes(serve: Callable[..., TestClient]) -> None:
@@ -178,3 +183,4 @@ def test_anomalies_switched_off(serve: Callable[..., TestClient]) -> None:
     client = serve(profile_events(), now_ms=NOW_MS, anomalies=False)
     assert client.get("/api/v1/dashboard/anomalies/profiles").json() == {"profiles": [], "configured": False}
     assert client.get("/api/v1/dashboard/anomalies/alerts").json() == {"alerts": [], "configured": False}
+    assert client.get("/api/v1/dashboard/system/health").json()["anomaly_detector"] is False

@@ -88,3 +88,12 @@ def test_dedupe(
     assert batch.delta.events == counted
     assert batch.duplicates == duplicates
     assert batch.seen_ids == seen
+
+
+def test_a_raw_entry_without_payload_keeps_its_fields_in_the_dead_letter() -> None:
+    import msgpack
+
+    decoded = decode_entries([(f"{NOW_MS}-0", {b"garbage": b"1"})], max_bytes=65536, max_future_skew_ms=MIN)
+    [letter] = decoded.dead
+    assert letter.reason == "wire: stream entry has no 'e' field"
+    assert msgpack.unpackb(letter.payload, raw=True) == {b"garbage": b"1"}
