@@ -28,7 +28,7 @@ from aegis_stream.layout import check_partitions
 from aegis_stream.policy import Policy
 from aegis_stream.producer import AsyncProducer
 from aegis_stream.settings import Settings
-from aegis_stream.store import async_client
+from aegis_stream.store import TRANSIENT_ERRORS, async_client
 from aegis_stream.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -140,9 +140,30 @@ async def import_events(
     errors = errors or sys.stderr
     client = async_client(settings.redis_url, cluster=settings.cluster)
     keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
-    producer = AsyncProducer(client, keys, max_bytes=settings.max_event_bytes)
+    producer = AsyncProducer(
+        client, keys, max_bytes=settings.max_event_bytes, max_future_skew_ms=settings.max_future_skew_ms
+    )
     imported = rejected = 0
     pending: list[Any] = []
+    numbers: list[int] = []  # each pending event's place among the file's records
+
+    def refuse(where: str, reason: str) -> None:
+        nonlocal rejected
+        rejected += 1
+        if rejected <= 20:
+            print(f"{path}: {where}: {reason}", file=errors)
+
+    async def flush() -> None:
+        nonlocal imported
+        # one by one: an event the projector would dead-letter (dated too far ahead) is refused here
+        for number, outcome in zip(numbers, await producer.emit_each(pending), strict=True):
+            if isinstance(outcome, str):
+                imported += 1
+            else:
+                refuse(f"record {number}", outcome.reason)
+        pending.clear()
+        numbers.clear()
+
     try:
         await check_partitions(client, keys)
         now = now_us if now_us is not None else wall_clock_us()
@@ -156,16 +177,14 @@ async def import_events(
             max_bytes=settings.max_event_bytes,
         )
         try:
-            for item in items:
+            for number, item in enumerate(items, start=1):
                 if isinstance(item, Rejected):
-                    rejected += 1
-                    if rejected <= 20:
-                        print(f"{path}: {item.location}: {item.reason}", file=errors)
+                    refuse(item.location, item.reason)
                     continue
                 pending.append(item)
+                numbers.append(number)
                 if len(pending) >= batch:
-                    imported += len(await producer.emit_many(pending))
-                    pending.clear()
+                    await flush()
         except ImportFailed as e:
             if not (imported or pending or rejected):
                 raise  # nothing could be read at all: the file is refused as a whole
@@ -173,7 +192,7 @@ async def import_events(
             rejected += 1
             print(f"{e} (after {imported + len(pending)} events; those are kept)", file=errors)
         if pending:
-            imported += len(await producer.emit_many(pending))
+            await flush()
     finally:
         await client.aclose()
     if rejected > 20:
@@ -199,8 +218,21 @@ def _server(settings: Settings) -> _Server:
     return _Server(config)
 
 
+async def _check_layout(settings: Settings) -> None:
+    """Refuse a partition count the store disagrees with before serving (a store down now is not)."""
+    assert settings.redis_url is not None
+    client = async_client(settings.redis_url, cluster=settings.cluster)
+    try:
+        keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await check_partitions(client, keys)
+    finally:
+        await client.aclose()
+
+
 async def run_api(settings: Settings, sock: socket.socket, *, announce: TextIO | None = None) -> None:
     """Serve the API on the bound ``sock`` until SIGINT/SIGTERM/SIGHUP."""
+    await _check_layout(settings)
     server = _server(settings)
 
     def stop() -> None:
@@ -217,6 +249,7 @@ async def run_up(
     """The projector and the API (on the bound ``sock``) in one process; Ctrl-C stops both cleanly."""
     assert settings.redis_url is not None
     announce = announce or sys.stdout
+    await _check_layout(settings)
     if demo:
         if not settings.policy_path:
             settings = settings.with_overrides(policy_path="airline")

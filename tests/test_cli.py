@@ -298,8 +298,29 @@ def test_a_different_partition_count_is_refused(
     env = {**env_for(settings), "AEGIS_PARTITIONS": "2"}
     assert run(["import", str(path)], env=env) == 0  # the first use records 2 partitions
     capsys.readouterr()
-    for command in (["import", str(path)], ["status"], ["worker", "--burst"], ["rebuild"]):
+    commands = (["import", str(path)], ["status"], ["worker", "--burst"], ["rebuild"])
+    for command in (*commands, ["api", "--port", "0"], ["up", "--port", "0"]):
         assert run(command, env={**env, "AEGIS_PARTITIONS": "3"}) == 2, command
         err = capsys.readouterr().err
         assert "AEGIS_PARTITIONS is 3, but this store was set up with 2 partitions" in err, command
     assert sum(sync_redis.xlen(Keys(settings.key_prefix, 1, 3).stream(p)) for p in range(3)) == 1
+
+
+def test_import_refuses_events_dated_too_far_ahead(
+    settings: Settings,
+    keys: Keys,
+    sync_redis: redis.Redis,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    ahead = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(event_dict()) + "\n" + json.dumps(event_dict(timestamp=ahead)) + "\n")
+    code = run(["import", str(path)], env=env_for(settings))
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "imported 1 events, rejected 1" in out
+    assert "record 2: timestamp:" in err and "ms ahead of now" in err
+    assert sync_redis.xlen(keys.stream(0)) == 1

@@ -35,6 +35,10 @@ async def audit_recent(request: Request) -> JSONResponse:
         query.get("agent_id") or None,
         query.get("result_status") or None,
     )
+    if not state.settings.audit_log:  # AEGIS_AUDIT_LOG=false: nothing kept is shown (it may be stale)
+        return JSONResponse(
+            {"entries": [], "total": 0, "offset": offset, "limit": limit, "configured": False}
+        )
     page = await state.reader.recent(combo, offset=offset, limit=limit)
     body = {
         "entries": [entry_row(row_id, event) for row_id, event in page.rows],
@@ -42,8 +46,6 @@ async def audit_recent(request: Request) -> JSONResponse:
         "offset": offset,
         "limit": limit,
     }
-    if not state.settings.audit_log:
-        body["configured"] = False  # AEGIS_AUDIT_LOG=false: nothing is kept to page through
     return JSONResponse(body)
 
 
