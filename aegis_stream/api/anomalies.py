@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aegis_stream.api.state import AppState
+from aegis_stream.api.state import app_state
 from aegis_stream.events import format_timestamp
 from aegis_stream.views import AgentProfile
 
@@ -104,7 +104,7 @@ def alerts_for(profiles: list[AgentProfile]) -> list[dict[str, Any]]:
 
 async def profiles(request: Request) -> JSONResponse:
     """Every agent's profile, in the order agents first appeared."""
-    state: AppState = request.app.state.aegis
+    state = app_state(request)
     if not state.settings.anomalies:
         return JSONResponse({"profiles": [], "configured": False})
     found = merge_by_name(await state.reader.profiles())
@@ -113,7 +113,7 @@ async def profiles(request: Request) -> JSONResponse:
 
 async def alerts(request: Request) -> JSONResponse:
     """High block rate alerts for every qualifying agent (D4)."""
-    state: AppState = request.app.state.aegis
+    state = app_state(request)
     if not state.settings.anomalies:
         return JSONResponse({"alerts": [], "configured": False})
     found = merge_by_name(await state.reader.profiles(maps=False))

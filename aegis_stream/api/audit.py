@@ -6,7 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aegis_stream.api.state import AppState
+from aegis_stream.api.state import app_state
+from aegis_stream.project.auditlog import FILTERS
 from aegis_stream.views.auditlog import entry_row
 
 MAX_LIMIT = 1000
@@ -23,17 +24,16 @@ def page_bounds(limit: str, offset: str) -> tuple[int, int] | None:
 
 async def audit_recent(request: Request) -> JSONResponse:
     """Newest first; filters by risk level (any case), action type, agent and result status."""
-    state: AppState = request.app.state.aegis
+    state = app_state(request)
     query = request.query_params
     bounds = page_bounds(query.get("limit", "50"), query.get("offset", "0"))
     if bounds is None:
         return JSONResponse({"error": "limit and offset must be integers"}, status_code=400)
     limit, offset = bounds
-    combo = (
-        query.get("risk_level", "").upper() or None,
-        query.get("action_type") or None,
-        query.get("agent_id") or None,
-        query.get("result_status") or None,
+    # one value (or None: an empty or absent filter) per filter, in the index's order
+    combo = tuple(
+        (query.get(name, "").upper() if name == "risk_level" else query.get(name, "")) or None
+        for name in FILTERS
     )
     if not state.settings.audit_log:  # AEGIS_AUDIT_LOG=false: nothing kept is shown (it may be stale)
         return JSONResponse(

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from aegis_stream import __version__
-from aegis_stream.api.state import AppState
+from aegis_stream.api.state import app_state
 from aegis_stream.buckets import period_for
 from aegis_stream.events import APPROVALS
 from aegis_stream.project.projection import NO_AGENT
@@ -24,11 +24,6 @@ from aegis_stream.reports.compliance import governance_score
 from aegis_stream.views import Aggregates
 
 TOP_ACTION_TYPES = 20
-
-
-def _state(request: Request) -> AppState:
-    state: AppState = request.app.state.aegis
-    return state
 
 
 def approval_counts(agg: Aggregates) -> dict[str, int]:
@@ -54,7 +49,7 @@ def top_action_types(agg: Aggregates, limit: int = TOP_ACTION_TYPES) -> dict[str
 
 async def overview(request: Request) -> JSONResponse:
     """KPIs for the dashboard home page."""
-    state = _state(request)
+    state = app_state(request)
     agg = await state.reader.aggregates()
     score, grade = governance_score(agg)
     agents = agg.counts("agent")
@@ -74,7 +69,7 @@ async def overview(request: Request) -> JSONResponse:
 
 async def timeline(request: Request) -> JSONResponse:
     """Action volume per epoch-aligned bucket over the period's look-back."""
-    state = _state(request)
+    state = app_state(request)
     period_name = request.query_params.get("period", "24h")
     buckets = await state.reader.timeline(period_for(period_name), state.now_ms())
     return JSONResponse(
@@ -96,7 +91,7 @@ async def timeline(request: Request) -> JSONResponse:
 
 async def audit_stats(request: Request) -> JSONResponse:
     """Aggregate statistics across every audit event."""
-    agg = await _state(request).reader.aggregates()
+    agg = await app_state(request).reader.aggregates()
     return JSONResponse(
         {
             "total": agg.total,
@@ -110,7 +105,7 @@ async def audit_stats(request: Request) -> JSONResponse:
 
 async def system_health(request: Request) -> JSONResponse:
     """The reference's five keys, then pipeline health (D8): totals, then one object per partition."""
-    state = _state(request)
+    state = app_state(request)
     agg = await state.reader.aggregates(dims=())
     partitions = await state.reader.pipeline_status(now_ms=state.now_ms())
     pipeline: dict[str, Any] = {

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aegis_stream.api.state import AppState
+from aegis_stream.api.state import app_state
 from aegis_stream.producer import AsyncProducer
 
 JSON_TYPES = ("application/json", "")
@@ -72,7 +72,7 @@ def parse_body(body: bytes, content_type: str) -> list[Any]:
 
 async def ingest(request: Request) -> JSONResponse:
     """Validate and append events; 200 if all were appended, 207 if some, 400 if none."""
-    state: AppState = request.app.state.aegis
+    state = app_state(request)
     try:
         body = await read_body(request, state.settings.max_ingest_bytes)
         events = parse_body(body, request.headers.get("content-type", ""))

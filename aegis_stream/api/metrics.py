@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from aegis_stream.api.state import AppState
+from aegis_stream.api.state import app_state
 from aegis_stream.views import PartitionStatus
 
 NAMESPACE = "aegis_stream"
@@ -100,7 +100,7 @@ def render(partitions: Sequence[PartitionStatus], audit_events: int) -> bytes:
 
 async def metrics(request: Request) -> Response:
     """Prometheus scrape: bounded view reads, then rendering (no I/O while rendering)."""
-    state: AppState = request.app.state.aegis
+    state = app_state(request)
     partitions = await state.reader.pipeline_status(now_ms=state.now_ms())
     agg = await state.reader.aggregates(dims=())
     return Response(render(partitions, agg.total), media_type=CONTENT_TYPE_LATEST)

@@ -6,14 +6,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aegis_stream.api.state import AppState
+from aegis_stream.api.state import app_state
 from aegis_stream.reports.compliance import REPORT_TYPES, compliance_report
 from aegis_stream.reports.regulatory import FRAMEWORKS, analyze
 
 
 async def compliance(request: Request) -> JSONResponse:
     """A governance, SOC2 or GDPR report over every event (one aggregate read, one activity read)."""
-    state: AppState = request.app.state.aegis
+    state = app_state(request)
     kind = request.query_params.get("type", "governance")
     if kind not in REPORT_TYPES:
         message = f"Unknown report type: {kind!r}. Must be one of: {', '.join(REPORT_TYPES)}"

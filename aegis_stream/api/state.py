@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from starlette.requests import Request
+
 from aegis_stream.keys import Keys
 from aegis_stream.policy import Policy
 from aegis_stream.settings import Settings
@@ -31,3 +33,9 @@ class AppState:
     def now_ms(self) -> int:
         """The injected clock, in milliseconds."""
         return self.clock_us() // 1000
+
+
+def app_state(request: Request) -> AppState:
+    """The state the lifespan put on the app serving ``request``."""
+    state: AppState = request.app.state.aegis
+    return state

@@ -16,7 +16,7 @@ from aegis_stream.keys import Keys, partition_for
 from aegis_stream.project.projection import NO_AGENT, PROFILE_MAPS
 from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import text
-from aegis_stream.views.values import NEVER, counter
+from aegis_stream.views.values import counter, order
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,21 +55,14 @@ class AgentProfile:
 def _ordered(counts: dict[Any, Any], first: dict[Any, Any]) -> tuple[list[tuple[str, int]], tuple[Any, ...]]:
     """``(value, count)`` pairs in first-appearance order, and those first appearances.
 
-    The hot path of the profiles route (maps hold up to the cap each), so raw
-    reply bytes are parsed directly: ``int()`` reads ASCII digits in bytes.
+    The hot path of the profiles route (maps hold up to the cap each), so the
+    first appearances are parsed from the raw reply bytes.
     """
     rows = []
     for k, v in counts.items():
         n = counter(v)
-        if not n:
-            continue
-        at = first.get(k)
-        ms, _, seq = at.partition(b"-") if isinstance(at, bytes) else (b"", b"", b"")
-        try:
-            key = (int(ms), int(seq or 0))
-        except ValueError:
-            key = NEVER
-        rows.append((key, text(k), n))
+        if n:
+            rows.append((order(first.get(k)), text(k), n))
     rows.sort()
     return [(k, n) for _, k, n in rows], tuple(at for at, _, _ in rows)
 

@@ -114,7 +114,7 @@ class ViewReader:
                     counts[dim][text(k)] += counter(v)
                 seen = first[dim]
                 for k, v in next(replies).items():
-                    name, at = text(k), order(text(v))
+                    name, at = text(k), order(v)
                     if at < seen.get(name, NEVER):
                         seen[name] = at
         for dim in dims:
@@ -228,7 +228,7 @@ class ViewReader:
             if isinstance(summary, dict):
                 pending = int(summary.get("pending") or 0)
                 oldest = summary.get("min")
-                ms = order(text(oldest))[0] if pending and oldest is not None else NEVER[0]
+                ms = order(oldest)[0] if pending and oldest is not None else NEVER[0]
                 if now_ms is not None and ms != NEVER[0]:
                     oldest_age = max(0, now_ms - ms)  # a future id (clock skew) counts as 0
             out.append(

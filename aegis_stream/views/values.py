@@ -18,9 +18,14 @@ def counter(value: Any) -> int:
         raise StoreError(f"a view holds a non-integer counter ({value!r:.40}); rebuild the views") from None
 
 
-def order(entry_id: str) -> tuple[int, int]:
-    """Sort key of a first-seen stream id (an unreadable one sorts last)."""
+def order(entry_id: str | bytes | None) -> tuple[int, int]:
+    """Sort key of a first-seen stream id, text or raw reply bytes (missing or unreadable: last)."""
+    if entry_id is None:
+        return NEVER
     try:
+        if isinstance(entry_id, bytes):  # int() reads ASCII digits in bytes: no decoding on hot paths
+            ms, _, seq = entry_id.partition(b"-")
+            return int(ms), int(seq or 0)
         return id_key(entry_id)
     except ValueError:
         return NEVER
