@@ -59,8 +59,12 @@ class Keys:
         return f"{self.prefix}:{self._tag(p)}:attempts"
 
     def worker_health(self, consumer: str) -> str:
-        """Heartbeat key of one projector process."""
+        """Heartbeat key of one projector process (JSON, with a TTL; see worker/health.py)."""
         return f"{self.prefix}:workers:{consumer}"
+
+    def worker_index(self) -> str:
+        """Sorted set ``consumer -> expiry ms`` of the live :meth:`worker_health` keys."""
+        return f"{self.prefix}:workers"
 
     def views_pointer(self) -> str:
         """The views version readers and projectors use (set by a rebuild; unset: ``version``)."""
@@ -123,6 +127,10 @@ class Keys:
     def profile_first_seen(self, p: int, kind: str, agent: str) -> str:
         """Hash ``value -> order key`` for :meth:`profile_counts`."""
         return self._view(p, f"pf:{kind}:{agent}")
+
+    def profile_order(self, p: int, kind: str, agent: str) -> str:
+        """List of :meth:`profile_counts`' values in the order they were admitted (first seen)."""
+        return self._view(p, f"po:{kind}:{agent}")
 
     def audit_rows(self, p: int) -> str:
         """Hash ``order key -> payload``: the audit log's rows."""

@@ -10,7 +10,8 @@
 --                       z = {ki, score, member, ...} (event ids seen), zt = {ki, floor},
 --                       t = minid (trim the stream below it, "" = keep),
 --                       c = {events, dead, late, duplicates},
---                       cm = {map ki, first-seen ki, profile ki, overflow field, value, delta, id, ...},
+--                       cm = {map ki, first-seen ki, profile ki, overflow field, value, delta, id,
+--                             order list ki, ...},
 --                       cap = most values a capped map may hold,
 --                       lo / hi = {ki, field, fixed-width value, ...} (keep the least / greatest),
 --                       g = {ki, start s, start us, end s, end us, ...} (activity clusters),
@@ -58,15 +59,18 @@ end
 -- A capped map admits new values, in the order given (first occurrence in the
 -- stream), until it holds `cap` of them; later new values count as overflow.
 -- The order makes the admitted set the same however the log is batched.
+-- Each admitted value is also appended to the map's order list, so readers get
+-- first-seen order without sorting.
 local cm = ops['cm'] or {}
 local cap = tonumber(ops['cap']) or 0
-for i = 1, #cm, 7 do
+for i = 1, #cm, 8 do
   local map = KEYS[4 + cm[i]]
   if redis.call('HEXISTS', map, cm[i + 4]) == 1 then
     redis.call('HINCRBY', map, cm[i + 4], cm[i + 5])
   elseif redis.call('HLEN', map) < cap then
     redis.call('HSET', map, cm[i + 4], cm[i + 5])
     redis.call('HSET', KEYS[4 + cm[i + 1]], cm[i + 4], cm[i + 6])
+    redis.call('RPUSH', KEYS[4 + cm[i + 7]], cm[i + 4])
   else
     redis.call('HINCRBY', KEYS[4 + cm[i + 2]], cm[i + 3], cm[i + 5])
   end

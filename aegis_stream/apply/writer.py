@@ -107,18 +107,22 @@ def build_ops(
         for (agent, name), n in delta.profile_counters.items():
             hincr += [table(keys.profile(p, agent)), name, n]
         first_ids = delta.profile_first_seen
-        map_keys: dict[tuple[str, str], list[Any]] = {}
+        # per (agent, kind): the four leading fields of each entry, and the order list's index
+        map_keys: dict[tuple[str, str], tuple[list[Any], int]] = {}
         for (agent, kind, value), n in delta.profile_maps.items():
-            head = map_keys.get((agent, kind))
-            if head is None:
-                head = map_keys[(agent, kind)] = [
-                    table(keys.profile_counts(p, kind, agent)),
-                    table(keys.profile_first_seen(p, kind, agent)),
-                    table(keys.profile(p, agent)),
-                    f"{kind}_overflow",
-                ]
-            capped += head
-            capped += [value, n, first_ids[(agent, kind, value)]]
+            slot = map_keys.get((agent, kind))
+            if slot is None:
+                slot = map_keys[(agent, kind)] = (
+                    [
+                        table(keys.profile_counts(p, kind, agent)),
+                        table(keys.profile_first_seen(p, kind, agent)),
+                        table(keys.profile(p, agent)),
+                        f"{kind}_overflow",
+                    ],
+                    table(keys.profile_order(p, kind, agent)),
+                )
+            capped += slot[0]
+            capped += [value, n, first_ids[(agent, kind, value)], slot[1]]
         for agent, (first_us, last_us) in delta.profile_spans.items():
             profile = table(keys.profile(p, agent))
             # fixed width, so the script compares them as strings (Lua numbers lose

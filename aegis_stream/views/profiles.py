@@ -8,7 +8,7 @@ number of agents and never with the number of events.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +53,10 @@ class AgentProfile:
 
 
 def _ordered(counts: dict[Any, Any], first: dict[Any, Any]) -> tuple[list[tuple[str, int]], tuple[Any, ...]]:
-    """``(value, count)`` pairs in first-appearance order, and those first appearances.
+    """``(value, count)`` pairs sorted by first appearance, and those first appearances.
 
-    The hot path of the profiles route (maps hold up to the cap each), so the
-    first appearances are parsed from the raw reply bytes.
+    For views written before order lists existed, and for the two agents that
+    share a reference name (their maps are merged by first appearance).
     """
     rows = []
     for k, v in counts.items():
@@ -67,31 +67,137 @@ def _ordered(counts: dict[Any, Any], first: dict[Any, Any]) -> tuple[list[tuple[
     return [(k, n) for _, k, n in rows], tuple(at for at, _, _ in rows)
 
 
+def _listed(order_list: list[bytes], counts: dict[bytes, bytes]) -> list[tuple[str, int]]:
+    """One map in admission order (its order list), with the counts of its hash."""
+    out = []
+    for value in order_list:
+        raw = counts.get(value)
+        if raw is not None:  # listed, then deleted by hand: nothing to show
+            n = counter(raw)
+            if n:
+                out.append((value.decode(), n))
+    return out
+
+
 def _maybe_counter(value: Any) -> int | None:
     return counter(value) if value is not None else None
 
 
-async def read_profiles(
-    redis: AsyncClient, keys: Keys, agents: Sequence[str], *, maps: bool = True
-) -> list[AgentProfile]:
-    """The profiles of ``agents`` (raw agent values, ``""`` for none), in the order given; one round trip.
+Maps = tuple[list[tuple[str, int]], tuple[Any, ...]]
 
-    ``maps=False`` reads only the counters and times (the maps come back empty).
+
+class MapsCache:
+    """The last maps read of each agent, kept while the agent's profile hash is unchanged.
+
+    Every event of an agent increments its ``total``, and only its events
+    change its maps, so a profile hash that reads the same means maps that
+    read the same: a dashboard polling profiles re-reads only the agents that
+    acted since. Bounded by the agents of the last read.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[tuple[Any, ...], dict[str, Maps]]] = {}
+
+    def get(self, key: str, stamp: tuple[Any, ...]) -> dict[str, Maps] | None:
+        """The maps cached under ``key`` if they were read at ``stamp``."""
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] == stamp else None
+
+    def replace(self, entries: dict[str, tuple[tuple[Any, ...], dict[str, Maps]]]) -> None:
+        """Keep exactly ``entries`` (profile key -> (stamp, maps by kind))."""
+        self._entries = entries
+
+
+async def _read_maps(
+    redis: AsyncClient, keys: Keys, agents: list[str], sort: set[str]
+) -> list[dict[str, Maps]]:
+    """The maps of ``agents`` (one round trip; a second for views written before order lists).
+
+    Agents in ``sort`` get their maps ordered by the first-seen hashes, with
+    each value's first appearance, which merging two agents' maps needs.
     """
     pipe = redis.pipeline(transaction=False)
     for agent in agents:
         p = partition_for(agent, keys.partitions)
-        pipe.hgetall(keys.profile(p, agent))
-        if maps:
-            for kind in PROFILE_MAPS:
-                pipe.hgetall(keys.profile_counts(p, kind, agent))
+        for kind in PROFILE_MAPS:
+            if agent in sort:
                 pipe.hgetall(keys.profile_first_seen(p, kind, agent))
+            else:
+                pipe.lrange(keys.profile_order(p, kind, agent), 0, -1)
+            pipe.hgetall(keys.profile_counts(p, kind, agent))
     replies = iter(await pipe.execute())
-    out = []
+    out: list[dict[str, Maps]] = []
+    unlisted: list[tuple[int, str, str, dict[bytes, bytes]]] = []
     for agent in agents:
-        head = {text(k): text(v) for k, v in next(replies).items()}
-        types, types_first = _ordered(next(replies), next(replies)) if maps else ([], ())
-        targets, targets_first = _ordered(next(replies), next(replies)) if maps else ([], ())
+        maps: dict[str, Maps] = {}
+        for kind in PROFILE_MAPS:
+            first_or_order, counts = next(replies), next(replies)
+            if agent in sort:
+                maps[kind] = _ordered(counts, first_or_order)
+            elif counts and not first_or_order:  # views older than the order lists
+                unlisted.append((len(out), agent, kind, counts))
+            else:
+                maps[kind] = (_listed(first_or_order, counts), ())
+        out.append(maps)
+    if unlisted:
+        pipe = redis.pipeline(transaction=False)
+        for _, agent, kind, _counts in unlisted:
+            pipe.hgetall(keys.profile_first_seen(partition_for(agent, keys.partitions), kind, agent))
+        for (i, _, kind, counts), first in zip(unlisted, await pipe.execute(), strict=True):
+            ordered, _firsts = _ordered(counts, first)
+            out[i][kind] = (ordered, ())
+    return out
+
+
+async def read_profiles(
+    redis: AsyncClient,
+    keys: Keys,
+    agents: Sequence[str],
+    *,
+    maps: bool = True,
+    with_firsts: Collection[str] = (),
+    cache: MapsCache | None = None,
+) -> list[AgentProfile]:
+    """The profiles of ``agents`` (raw agent values, ``""`` for none), in the order given.
+
+    One round trip for the profile hashes, and one more for the maps of the
+    agents the ``cache`` cannot answer for. The maps come from the order
+    lists the projector keeps, already in first-seen order. Agents in
+    ``with_firsts`` also get each value's first appearance
+    (``types_first``/``targets_first``), which merging two agents' maps needs.
+    ``maps=False`` reads only the counters and times (the maps come back empty).
+    """
+    pipe = redis.pipeline(transaction=False)
+    for agent in agents:
+        pipe.hgetall(keys.profile(partition_for(agent, keys.partitions), agent))
+    heads = [{text(k): text(v) for k, v in reply.items()} for reply in await pipe.execute()]
+    found: dict[str, dict[str, Maps]] = {}
+    if maps:
+        sort = set(with_firsts)
+        stamps = {agent: tuple(sorted(head.items())) for agent, head in zip(agents, heads, strict=True)}
+        missing = []
+        for agent in agents:
+            key = keys.profile(partition_for(agent, keys.partitions), agent)
+            hit = cache.get(key, stamps[agent]) if cache and agent not in sort else None
+            if hit is None:
+                missing.append(agent)
+            else:
+                found[agent] = hit
+        found.update(zip(missing, await _read_maps(redis, keys, missing, sort), strict=True))
+        if cache is not None:
+            cache.replace(
+                {
+                    keys.profile(partition_for(a, keys.partitions), a): (stamps[a], found[a])
+                    for a in agents
+                    if a not in sort
+                }
+            )
+    out = []
+    empty: Maps = ([], ())
+    for agent, head in zip(agents, heads, strict=True):
+        agent_maps = found.get(agent, {})
+        types, types_first = agent_maps.get("types", empty)
+        targets, targets_first = agent_maps.get("targets", empty)
         out.append(
             AgentProfile(
                 agent=agent,

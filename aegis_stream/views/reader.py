@@ -16,11 +16,11 @@ from aegis_stream.errors import StoreError
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project.activity import gap_count
 from aegis_stream.project.auditlog import Combo
-from aegis_stream.project.projection import DIMENSIONS
+from aegis_stream.project.projection import DIMENSIONS, NO_AGENT
 from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import text
 from aegis_stream.views.auditlog import AuditPage, recent
-from aegis_stream.views.profiles import AgentProfile, read_profiles
+from aegis_stream.views.profiles import AgentProfile, MapsCache, read_profiles
 from aegis_stream.views.values import NEVER, counter, order
 
 
@@ -87,6 +87,7 @@ class ViewReader:
     def __init__(self, redis: AsyncClient, keys: Keys) -> None:
         self._redis = redis
         self._base = keys
+        self._maps_cache = MapsCache()
 
     async def active_keys(self) -> Keys:
         """Key names of the views version in use (a rebuild switches it atomically)."""
@@ -163,13 +164,19 @@ class ViewReader:
         return await recent(self._redis, await self.active_keys(), combo, offset=offset, limit=limit)
 
     async def profiles(self, *, maps: bool = True) -> list[AgentProfile]:
-        """Every agent's profile, in the order agents first appeared (two round trips).
+        """Every agent's profile, in the order agents first appeared (three round trips at most).
 
         ``maps=False`` leaves out the action type and target maps (what alerts do not need).
         """
         keys = await self.active_keys()
-        agents = (await self.aggregates(("agent",))).dims["agent"]
-        return await read_profiles(self._redis, keys, [agent for agent, _ in agents], maps=maps)
+        agents = [agent for agent, _ in (await self.aggregates(("agent",))).dims["agent"]]
+        # events without agent and agent "default" share a name, so their maps are merged by
+        # first appearance: only they need it read
+        shared = {NO_AGENT, "default"}
+        merged = shared if shared.issubset(agents) else ()
+        return await read_profiles(
+            self._redis, keys, agents, maps=maps, with_firsts=merged, cache=self._maps_cache
+        )
 
     async def timeline(self, period: Period, now_ms: int) -> list[tuple[int, dict[str, int]]]:
         """Non-empty buckets of ``period`` from the one holding ``now - lookback`` through now."""

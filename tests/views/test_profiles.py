@@ -131,7 +131,7 @@ async def test_no_profiles_are_written_when_anomaly_projection_is_off(
     produce(settings, keys, varied(50, seed=9))
     await Worker(async_redis, settings).run(burst=True)
     assert await async_redis.hget(keys.totals(0), "total") == b"50"
-    profile_keys = [k async for k in async_redis.scan_iter(match=f"{settings.key_prefix}:v1:*:p[nf]:*")]
+    profile_keys = [k async for k in async_redis.scan_iter(match=f"{settings.key_prefix}:v1:*:p[nfo]:*")]
     profile_keys += [k async for k in async_redis.scan_iter(match=f"{settings.key_prefix}:v1:*:prof:*")]
     assert profile_keys == []
 
@@ -163,3 +163,56 @@ async def test_first_and_last_seen_are_exact_at_the_end_of_time(
         assert result.status == "ok"
     [profile] = await ViewReader(async_redis, keys).profiles()
     assert (profile.first_us, profile.last_us) == (micros(stamps[2]), micros(stamps[1]))
+
+
+async def test_a_reader_follows_new_events_of_an_agent_it_has_read(
+    settings: Settings, async_redis: aredis.Redis
+) -> None:
+    """The maps of an agent are re-read once its profile hash changes, and only then."""
+    keys = Keys(settings.key_prefix)
+    first = varied(300, seed=21)
+    produce(settings, keys, first)
+    await Worker(async_redis, settings).run(burst=True)
+    reader = ViewReader(async_redis, keys)
+    assert [as_dict(p) for p in await reader.profiles()] == expected_profiles(first)
+    more = [event_dict(agent_id="beta", action_target=f"new-{i}", action_type="tool_9") for i in range(5)]
+    produce(settings, keys, more)
+    await Worker(async_redis, settings).run(burst=True)
+    again = [as_dict(p) for p in await reader.profiles()]
+    assert again == expected_profiles(first + more)
+    beta = next(p for p in again if p["agent"] == "beta")
+    assert beta["targets"][-5:] == [(f"new-{i}", 1) for i in range(5)]
+
+
+async def test_views_without_order_lists_are_read_in_first_seen_order(
+    settings: Settings, async_redis: aredis.Redis
+) -> None:
+    """Views projected before the order lists existed: the first-seen hashes give the order."""
+    keys = Keys(settings.key_prefix)
+    events = varied(400, seed=5)
+    produce(settings, keys, events)
+    await Worker(async_redis, settings).run(burst=True)
+    lists = [k async for k in async_redis.scan_iter(match=f"{settings.key_prefix}:v1:*:po:*")]
+    assert len(lists) == 8  # four agents (one of them none), types and targets
+    await async_redis.delete(*lists)
+    assert [as_dict(p) for p in await ViewReader(async_redis, keys).profiles()] == expected_profiles(events)
+
+
+async def test_the_two_agents_that_share_a_name_come_with_first_appearances(
+    settings: Settings, async_redis: aredis.Redis
+) -> None:
+    keys = Keys(settings.key_prefix)
+    events = [
+        event_dict(agent_id=agent, action_target=target)
+        for agent, target in [(None, "a"), ("default", "b"), (None, "c"), ("other", "d"), ("default", "a")]
+    ]
+    produce(settings, keys, events)
+    await Worker(async_redis, settings).run(burst=True)
+    profiles = {p.agent: p for p in await ViewReader(async_redis, keys).profiles()}
+    ids = [(await async_redis.xrange(keys.stream(0)))[i][0].decode() for i in range(5)]
+    at = [tuple(int(x) for x in i.split("-")) for i in ids]
+    assert profiles[""].targets == [("a", 1), ("c", 1)]
+    assert profiles[""].targets_first == (at[0], at[2])
+    assert profiles["default"].targets_first == (at[1], at[4])
+    assert profiles["other"].targets == [("d", 1)]
+    assert profiles["other"].targets_first == ()  # not merged with anyone: no need
