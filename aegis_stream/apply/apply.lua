@@ -16,8 +16,8 @@
 --                       lo / hi = {ki, field, fixed-width value, ...} (keep the least / greatest),
 --                       g = {ki, start s, start us, end s, end us, ...} (activity clusters),
 --                       r = {numbers ki, order key, ...} (audit log rows, in stream order),
---                       l = {ki, n, order key 1..n, ...} (audit log index lists, appended)}
--- ARGV[7..] ids to acknowledge
+--                       l = {ki, n, order key 1..n, ...} (audit log index lists, appended),
+--                       k = {id, ...} (entries to acknowledge)}
 --
 -- Returns {"ok", last} | {"stale", checkpoint} | {"lease", holder}.
 -- The fence: a batch whose first id is not above the checkpoint was applied
@@ -175,7 +175,8 @@ redis.call('HINCRBY', KEYS[2], 'dead', c[2])
 redis.call('HINCRBY', KEYS[2], 'late', c[3])
 redis.call('HINCRBY', KEYS[2], 'duplicates', c[4] or 0)
 -- acknowledge in chunks: unpack() of thousands of ids would overflow Lua's C stack
-for i = 7, #ARGV, 500 do
-  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+local k = ops['k'] or {}
+for i = 1, #k, 500 do
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(k, i, math.min(i + 499, #k)))
 end
 return {'ok', ARGV[4]}
