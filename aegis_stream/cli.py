@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import Coroutine, Sequence
 from dataclasses import asdict
@@ -18,7 +18,7 @@ from typing import Any, TextIO, TypeVar
 import redis
 from redis.exceptions import RedisClusterException
 
-from aegis_stream import __version__
+from aegis_stream import __version__, logs
 from aegis_stream.bundled import resolve_policy
 from aegis_stream.clock import wall_clock_ms
 from aegis_stream.errors import AegisError, ConfigError, PolicyError
@@ -38,6 +38,7 @@ from aegis_stream.runtime import (
 from aegis_stream.settings import Settings
 from aegis_stream.store import async_client
 from aegis_stream.views import PartitionStatus, ViewReader
+from aegis_stream.worker import health
 
 MAX_WINDOW_US = 3650 * 86_400_000_000  # 10 years: a spread never reaches before 1970
 T = TypeVar("T")
@@ -84,7 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--policy", help="policy YAML file, or 'airline' for the bundled one (AEGIS_POLICY)")
 
     worker = sub.add_parser("worker", help="run a projector worker")
-    worker.add_argument("--burst", action="store_true", help="drain the stream, then exit")
+    mode = worker.add_mutually_exclusive_group()
+    mode.add_argument("--burst", action="store_true", help="drain the stream, then exit")
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if a worker on this host (or AEGIS_CONSUMER) is healthy, else 1 (for probes)",
+    )
 
     imp = sub.add_parser("import", help="append the events of a file (JSONL, reference SQLite, transcripts)")
     imp.add_argument("file")
@@ -242,6 +249,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             f"({result.events} events); readers switched from version {result.previous_version}"
         )
         return 0
+    if args.command == "worker" and args.check:  # a probe: one line, 0 or 1; it never starts an engine
+        with store(settings, start=False) as ready:
+            found = _run_async(health.check(ready, host=socket.gethostname(), clock=wall_clock_ms))
+        print(
+            found.message if found.healthy else f"aegis-stream: worker unhealthy: {found.message}",
+            file=sys.stdout if found.healthy else sys.stderr,
+        )
+        return 0 if found.healthy else 1
     with store(settings) as ready:
         if args.command == "worker":
             applied = _run_async(run_worker(ready, burst=args.burst))
@@ -269,9 +284,7 @@ def run(argv: Sequence[str] | None = None, env: dict[str, str] | None = None) ->
         except PolicyError as e:
             print(f"aegis-stream: configuration error: --policy or AEGIS_POLICY: {e}", file=sys.stderr)
             return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     previous = {sig: signal.signal(sig, _interrupt) for sig in HANDLED_SIGNALS}
     try:
         return _dispatch(args, settings)

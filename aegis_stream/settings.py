@@ -37,6 +37,7 @@ ENV_VARS: dict[str, str] = {
     "AEGIS_ANOMALIES": "anomalies",
     "AEGIS_AGENT_MAP_CAP": "agent_map_cap",
     "AEGIS_LOG_LEVEL": "log_level",
+    "AEGIS_LOG_FORMAT": "log_format",
     "AEGIS_POLICY_POLL_MS": "policy_poll_ms",
     "AEGIS_AUDIT_LOG": "audit_log",
     "AEGIS_MAX_INGEST_BYTES": "max_ingest_bytes",
@@ -44,6 +45,7 @@ ENV_VARS: dict[str, str] = {
 _MONTH_MS = 30 * 86_400_000
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 _SECRET_ATTRS = frozenset({"api_token", "ingest_token", "redis_url"})
 
 
@@ -75,6 +77,7 @@ class Settings:
     lease_ms: int = 10_000
     consumer: str | None = None
     log_level: str = "INFO"
+    log_format: str = "text"
     dedupe_window_ms: int = 24 * 3_600_000
     max_future_skew_ms: int = 5 * 60_000
     retention_ms: int = 7 * 24 * 3_600_000
@@ -150,6 +153,10 @@ class Settings:
         if self.log_level.upper() not in LOG_LEVELS:
             raise ConfigError(
                 f"AEGIS_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
+        if self.log_format.lower() not in LOG_FORMATS:
+            raise ConfigError(
+                f"AEGIS_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.log_format!r}"
             )
         for var, token in (("AEGIS_API_TOKEN", self.api_token), ("AEGIS_INGEST_TOKEN", self.ingest_token)):
             if token is not None and (token != token.strip() or not token or not _printable(token)):

@@ -2,7 +2,8 @@
 
 A loop never dies of a store error: unreachable servers, refusals and
 corrupted state are logged and retried with backoff, and a lost lease sends
-the loop back to standing by.
+the loop back to standing by. The loops keep the process's health record
+fresh as they go round (see health.py); a clean stop deletes it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from aegis_stream.keys import Keys
 from aegis_stream.layout import check_partitions
 from aegis_stream.settings import Settings
 from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient
+from aegis_stream.worker.balance import FairShare
+from aegis_stream.worker.health import Heartbeat, PartitionHealth, stale_after_ms
 from aegis_stream.worker.projector import LeaseLost, PartitionProjector
 
 log = logging.getLogger(__name__)
@@ -42,22 +45,50 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix, settings.views_version, settings.partitions)
-        consumer = settings.consumer or f"{socket.gethostname()}-{os.getpid()}"
+        host, pid = socket.gethostname(), os.getpid()
+        self.consumer = settings.consumer or f"{host}-{pid}"
         chosen = partitions if partitions is not None else list(self.keys.all_partitions())
         self.projectors = [
-            PartitionProjector(redis, self.keys, p, settings, consumer=consumer, clock=clock) for p in chosen
+            PartitionProjector(redis, self.keys, p, settings, consumer=self.consumer, clock=clock)
+            for p in chosen
         ]
         self.stop_event = asyncio.Event()
         self._clock = clock
         self._redis = redis
+        self.health = Heartbeat(
+            redis,
+            self.keys,
+            self.consumer,
+            pid=pid,
+            host=host,
+            clock=clock,
+            stale_after_ms=stale_after_ms(settings.block_ms, settings.lease_ms, int(MAX_BACKOFF_S * 1000)),
+        )
+        self.share = FairShare(
+            redis,
+            self.keys,
+            lease_ms=settings.lease_ms,
+            record_ttl_ms=self.health.record_ttl_ms,
+            clock=clock,
+        )
+        self._active: set[int] = set()  # partitions whose lease this process holds
 
     def stop(self) -> None:
         """Ask every partition loop to finish its batch and exit."""
         self.stop_event.set()
 
     async def run(self, *, burst: bool = False) -> int:
-        """Run until :meth:`stop` (or, in burst mode, until every partition is drained)."""
-        counts = await asyncio.gather(*(self._run_partition(pp, burst) for pp in self.projectors))
+        """Run until :meth:`stop` (or, in burst mode, until every partition is drained).
+
+        The health record is written at once, refreshed by the loops, and deleted on the way out.
+        """
+        now = self._clock()
+        self.health.partitions = {pp.p: PartitionHealth(seen_ms=now) for pp in self.projectors}
+        await self.health.maybe_beat()
+        try:
+            counts = await asyncio.gather(*(self._run_partition(pp, burst) for pp in self.projectors))
+        finally:
+            await self.health.clear()
         return sum(counts)
 
     async def _pause(self, seconds: float) -> None:
@@ -68,64 +99,94 @@ class Worker:
         """Take the partition's lease and re-process its pending entries; False if another holds it."""
         await check_partitions(self._redis, self.keys)
         await pp.ensure_group()
+        extra = {"partition": pp.p}
         if not await pp.lease.acquire():
             if not standing_by:
-                log.info("partition %d: another projector holds the lease; standing by", pp.p)
+                log.info("partition %d: another projector holds the lease; standing by", pp.p, extra=extra)
             return False
-        log.info("partition %d: active as %s", pp.p, pp.lease.token.rsplit(":", 1)[0])
+        log.info("partition %d: active as %s", pp.p, pp.lease.token.rsplit(":", 1)[0], extra=extra)
         await pp.follow_version()
         pending = await pp.recover()
         if pending:
-            log.info("partition %d: re-processed %d pending entries", pp.p, pending)
+            log.info("partition %d: re-processed %d pending entries", pp.p, pending, extra=extra)
         pruned = await pp.prune_consumers()
         if pruned:
-            log.info("partition %d: removed %d idle consumers of earlier workers", pp.p, pruned)
+            log.info("partition %d: removed %d idle consumers of earlier workers", pp.p, pruned, extra=extra)
         return True
 
     async def _run_partition(self, pp: PartitionProjector, burst: bool) -> int:
         backoff = 0.1
         active = standing_by = False
         reported, last_report_ms = 0, self._clock()
+        health = self.health.partitions[pp.p]
+        extra = {"partition": pp.p}
+        left_until = 0  # until then, this partition is left for another worker (balancing)
         while not self.stop_event.is_set():
+            if not active:
+                self._active.discard(pp.p)
+            health.active, health.applied, health.seen_ms = active, pp.applied_events, self._clock()
+            await self.health.maybe_beat()  # at most one round trip a second, for the whole process
             try:
                 if not active:
+                    if self._clock() < left_until:  # given up to balance: leave it to the others
+                        await self._pause(self.settings.lease_ms / 2000)
+                        continue
                     active = await self._activate(pp, standing_by)
                     standing_by = not active
+                    health.error = None
                     if not active:
                         await self._pause(self.settings.lease_ms / 2000)
                         continue
+                self._active.add(pp.p)
                 handled = await pp.step(block_ms=None if burst else self.settings.block_ms)
                 backoff = 0.1
+                health.error = None
                 if burst and handled == 0:
-                    log.info("partition %d: drained", pp.p)
+                    log.info("partition %d: drained", pp.p, extra=extra)
                     break
+                if not burst and await self.share.over(len(self._active)):
+                    # between batches: everything read so far is applied and acknowledged
+                    self._active.discard(pp.p)
+                    await pp.lease.release()
+                    active, standing_by = False, True
+                    left_until = self._clock() + self.settings.lease_ms
+                    log.info("partition %d: lease given up for another worker to take", pp.p, extra=extra)
             except LeaseLost:
-                log.warning("partition %d: lease lost, standing by", pp.p)
+                log.warning("partition %d: lease lost, standing by", pp.p, extra=extra)
                 active = False
             except ConfigError:
                 self.stop()  # a partition count the store disagrees with: nothing to retry
                 raise
             except TRANSIENT_ERRORS as e:  # before ResponseError: CLUSTERDOWN and TRYAGAIN are ResponseErrors
-                log.warning("partition %d: store unavailable (%s), retrying in %.1fs", pp.p, e, backoff)
+                log.warning(
+                    "partition %d: store unavailable (%s), retrying in %.1fs", pp.p, e, backoff, extra=extra
+                )
                 active = False
+                health.failed(e)
                 await self._pause(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             except redis.ResponseError as e:
                 if "NOGROUP" in str(e):
-                    log.warning("partition %d: consumer group missing, recreating it", pp.p)
+                    log.warning("partition %d: consumer group missing, recreating it", pp.p, extra=extra)
                 else:  # e.g. OOM refusals: log, back off, never die
-                    log.exception("partition %d: store refused a command, retrying in %.1fs", pp.p, backoff)
+                    log.exception(
+                        "partition %d: store refused a command, retrying in %.1fs", pp.p, backoff, extra=extra
+                    )
                 active = False
+                health.failed(e)
                 await self._pause(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
-            except Exception:  # e.g. a corrupted checkpoint: log, back off, never die
-                log.exception("partition %d: projection failed, retrying in %.1fs", pp.p, backoff)
+            except Exception as e:  # e.g. a corrupted checkpoint: log, back off, never die
+                log.exception(
+                    "partition %d: projection failed, retrying in %.1fs", pp.p, backoff, extra=extra
+                )
                 active = False
+                health.failed(e)
                 await self._pause(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
             now = self._clock()
             if now - last_report_ms >= PROGRESS_EVERY_MS and pp.applied_events != reported:
-                log.info("partition %d: %d events applied", pp.p, pp.applied_events)
+                log.info("partition %d: %d events applied", pp.p, pp.applied_events, extra=extra)
                 reported, last_report_ms = pp.applied_events, now
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await pp.lease.release()
