@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import uvicorn
 
 from aegis_stream.api import create_app
+from aegis_stream.api.sse import end_streams
 from aegis_stream.bundled import DEMO_SAMPLE, data_file
 from aegis_stream.clock import wall_clock_us
 from aegis_stream.engine import EmbeddedEngine, running_engine_url
@@ -89,7 +90,9 @@ class ListenError(ConfigError):
 def listen_socket(host: str, port: int) -> socket.socket:
     """Bind the API's listening socket up front, so a busy port fails fast and clearly."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose protocol says
+    # TCP, and without it every keep-alive response after the first waits ~40 ms (delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -108,11 +111,20 @@ def http_url(sock: socket.socket, path: str = "") -> str:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: ``up`` stops the API and the worker together."""
+    """uvicorn without its own signal handling: ``up`` stops the API and the worker together.
+
+    Its shutdown first ends the live streams, which uvicorn would otherwise
+    wait for (it only closes idle connections).
+    """
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End the app's live streams, then shut down as uvicorn does."""
+        end_streams(self.config.app)
+        await super().shutdown(sockets)
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -214,7 +226,11 @@ async def run_worker(settings: Settings, *, burst: bool = False) -> int:
 
 def _server(settings: Settings) -> _Server:
     app = create_app(settings)  # it loads the policy file itself, and follows its changes
-    config = uvicorn.Config(app, log_level=settings.log_level.lower(), lifespan="on")
+    # No logging config of uvicorn's own: its loggers go through the handler logs.configure set up.
+    # Its access log is off: the request-id middleware logs one line per request, with the id.
+    config = uvicorn.Config(
+        app, log_level=settings.log_level.lower(), lifespan="on", log_config=None, access_log=False
+    )
     return _Server(config)
 
 
@@ -271,6 +287,7 @@ async def run_up(
             file=announce,
             flush=True,
         )
+        print(f"aegis-stream: web dashboard on {http_url(sock, '/')}", file=announce, flush=True)
         print("aegis-stream: press Ctrl-C to stop", file=announce, flush=True)
         await server.serve(sockets=[sock])
     finally:

@@ -1,6 +1,6 @@
 """Redis memory per retained event, for the bundled real tau-bench sample.
 
-    python -m benchmarks.memory
+    python -m benchmarks.memory [--markdown]
 
 Imports the sample (1,164 events) under a throwaway prefix of the Redis at
 REDIS_URL (default 127.0.0.1:6379), projects it, and prints MEMORY USAGE of
@@ -9,10 +9,9 @@ the stream and of the views, per event. Deletes what it made.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import os
 import time
-import uuid
 
 import redis
 import redis.asyncio as aredis
@@ -24,11 +23,13 @@ from aegis_stream.keys import Keys
 from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
 from aegis_stream.worker import Worker
+from benchmarks._common import delete_prefix, new_prefix, redis_url
+from benchmarks._report import Section
 
 
-def main() -> None:
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    prefix = f"bench-mem-{uuid.uuid4().hex[:8]}"
+def measure(url: str) -> tuple[int, list[tuple[str, int]]]:
+    """Events of the sample, and (what, bytes) for the stream, the audit log and the other views."""
+    prefix = new_prefix("mem")
     keys = Keys(prefix)
     client = redis.Redis.from_url(url)
     try:
@@ -56,18 +57,36 @@ def main() -> None:
                 audit, audit_keys = audit + size, audit_keys + 1
             else:
                 views, view_keys = views + size, view_keys + 1
-        n = len(events)
-        print(f"{n:,} events of the real sample (7 days of timeline buckets)")
-        print(f"{'what':<44} {'bytes':>10} {'bytes/event':>12}")
-        print(f"{'stream (retained log)':<44} {stream:>10,} {stream / n:>12,.0f}")
-        label = f"audit log (rows, numbers, {audit_keys - 2} index lists)"
-        print(f"{label:<44} {audit:>10,} {audit / n:>12,.0f}")
-        print(f"{'other views (' + str(view_keys) + ' keys)':<44} {views:>10,} {views / n:>12,.0f}")
+        return len(events), [
+            ("stream (retained log)", stream),
+            (f"audit log (rows, numbers, {audit_keys - 2} index lists)", audit),
+            (f"other views ({view_keys} keys)", views),
+        ]
     finally:
-        names = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if names:
-            client.delete(*names)
         client.close()
+        delete_prefix(url, prefix)
+
+
+def section(url: str) -> Section:
+    """The report's memory table."""
+    n, rows = measure(url)
+    out = Section(
+        "Redis memory per retained event (bundled real sample)",
+        ["what", "bytes", "bytes/event"],
+        notes=[f"{n:,} events of the real sample (7 days of timeline buckets), MEMORY USAGE of each key."],
+    )
+    for what, size in rows:
+        out.add(what, size, round(size / n))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    print(section(redis_url()).render(args.markdown))
 
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 import uuid
+from typing import Any
 
 import redis
 import redis.asyncio as aredis
@@ -28,7 +28,9 @@ from aegis_stream.keys import GROUP, Keys
 from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
 from aegis_stream.worker import Worker
+from benchmarks._common import redis_url
 from benchmarks._machine import describe
+from benchmarks._report import Section
 
 RISKS = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 APPROVALS = ("auto", "approve", "block")
@@ -58,7 +60,7 @@ async def raw_read_ack(url: str, stream: str, batch: int) -> float:
     await r.xgroup_create(stream, "raw", id="0")
     start = time.perf_counter()
     while True:
-        reply = await r.xreadgroup("raw", "c", {stream: ">"}, count=batch)
+        reply: Any = await r.xreadgroup("raw", "c", {stream: ">"}, count=batch)
         if not reply:
             break
         ids = [i for i, _ in reply[0][1]]
@@ -124,27 +126,37 @@ def measure(url: str, events: list[dict[str, object]], batch: int) -> tuple[floa
         client.close()
 
 
+def section(url: str, n: int, batch: int) -> Section:
+    """The report's projector table: both data sets, ``n`` events each."""
+    now = int(time.time())
+    out = Section(
+        "projector throughput (one process)",
+        ["data set", "events", "raw read+ack ev/s", "projector ev/s", "ratio", "ms/script"],
+        notes=[
+            f"burst Worker, batches of {batch}; raw: XREADGROUP + XACK of the same entries, no processing;",
+            "ms/script: server time per apply script (INFO commandstats).",
+        ],
+    )
+    for name, events in (
+        ("real tau-bench sample, repeated", real_events(n, now)),
+        ("synthetic, high cardinality", sample_events(n, now)),
+    ):
+        raw_s, proj_s, script_ms = measure(url, events, batch)
+        out.add(name, n, round(n / raw_s), round(n / proj_s), raw_s / proj_s, script_ms)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    now = int(time.time())
+    url = redis_url()
     print(describe(url))
-    print(f"{args.events:,} events per data set, batch {args.batch}")
-    print(f"{'data set':<34} {'raw read+ack ev/s':>18} {'projector ev/s':>15} {'ratio':>6} {'ms/script':>10}")
-    for name, events in (
-        ("real tau-bench sample, repeated", real_events(args.events, now)),
-        ("synthetic, high cardinality", sample_events(args.events, now)),
-    ):
-        raw_s, proj_s, script_ms = measure(url, events, args.batch)
-        n = len(events)
-        print(
-            f"{name:<34} {n / raw_s:>18,.0f} {n / proj_s:>15,.0f} {raw_s / proj_s:>6.2f} {script_ms:>10.2f}"
-        )
+    print(section(url, args.events, args.batch).render(args.markdown))
 
 
 if __name__ == "__main__":

@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +37,7 @@ from aegis_stream.policy import load_policy
 from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
 from aegis_stream.worker import Worker
+from benchmarks._common import asgi_get, delete_prefix, new_prefix, pct, redis_url
 from benchmarks._machine import describe
 
 POLICY = data_file("airline-policy.yaml")
@@ -94,36 +93,9 @@ def events(n: int, now_ms: int, seed: int = 1) -> Iterator[dict[str, Any]]:
 
 
 async def call(app: ASGIApp, path: str) -> float:
-    """One GET straight through the ASGI interface; seconds."""
-    route, _, query = path.partition("?")
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": route,
-        "raw_path": route.encode(),
-        "query_string": query.encode(),
-        "headers": [(b"host", b"bench")],
-        "client": ("127.0.0.1", 1),
-        "server": ("bench", 80),
-        "root_path": "",
-        "state": {},
-    }
-    status: list[int] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-
-    start = time.perf_counter()
-    await app(scope, receive, send)
-    elapsed = time.perf_counter() - start
-    if status != [200]:
+    """One GET straight through the ASGI interface; seconds (anything but 200 raises)."""
+    status, _, elapsed = await asgi_get(app, path)
+    if status != 200:
         raise RuntimeError(f"{path} answered {status}")
     return elapsed
 
@@ -139,13 +111,8 @@ async def timed(app: ASGIApp, path: str, requests: int, budget_s: float) -> list
     return out if out and sum(out) <= budget_s * 1.5 else None
 
 
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-async def bench_ours(url: str, n: int, now_ms: int, requests: int) -> dict[str, list[float] | None]:
-    prefix = f"bench-routes-{uuid.uuid4().hex[:8]}"
+def load_ours(url: str, prefix: str, n: int, now_ms: int) -> Settings:
+    """Append ``n`` events under ``prefix`` and project them (burst); the settings to read them."""
     settings = Settings(redis_url=url, key_prefix=prefix)
     client = redis.Redis.from_url(url)
     try:
@@ -157,21 +124,36 @@ async def bench_ours(url: str, n: int, now_ms: int, requests: int) -> dict[str, 
                 producer.emit_many(batch)
                 batch = []
         producer.emit_many(batch)
+    finally:
+        client.close()
+
+    async def project() -> None:
         r = aredis.Redis.from_url(url)
         await Worker(r, settings).run(burst=True)
         await r.aclose()
-        app = create_app(settings, policy=load_policy(POLICY))
-        out: dict[str, list[float] | None] = {}
-        async with app.router.lifespan_context(app):
-            for path in ROUTES:
-                await call(app, path)  # warm up
-                out[path] = await timed(app, path, requests, budget_s=60)
-        return out
+
+    asyncio.run(project())
+    return settings
+
+
+async def asgi_latencies(settings: Settings, requests: int) -> dict[str, list[float] | None]:
+    """Every route of an app on ``settings``, in process, sequentially: latencies in seconds."""
+    app = create_app(settings, policy=load_policy(POLICY))
+    out: dict[str, list[float] | None] = {}
+    async with app.router.lifespan_context(app):
+        for path in ROUTES:
+            await call(app, path)  # warm up
+            out[path] = await timed(app, path, requests, budget_s=60)
+    return out
+
+
+def bench_ours(url: str, n: int, now_ms: int, requests: int) -> dict[str, list[float] | None]:
+    """Load ``n`` events under a throwaway prefix, time every route in process, delete the prefix."""
+    prefix = new_prefix("routes")
+    try:
+        return asyncio.run(asgi_latencies(load_ours(url, prefix, n, now_ms), requests))
     finally:
-        names = list(client.scan_iter(match=f"{prefix}*", count=5000))
-        for i in range(0, len(names), 1000):
-            client.delete(*names[i : i + 1000])
-        client.close()
+        delete_prefix(url, prefix)
 
 
 def bench_reference(n: int, now_ms: int, requests: int, budget_s: float) -> dict[str, list[float] | None]:
@@ -245,13 +227,13 @@ def main() -> None:
     parser.add_argument("--ref-budget", type=float, default=60.0, help="seconds per route and size")
     parser.add_argument("--no-reference", action="store_true")
     args = parser.parse_args()
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    url = redis_url()
     sizes = [int(s) for s in args.sizes.split(",")]
     now_ms = time.time_ns() // 1_000_000
     print(describe(url) + f"; in-process ASGI, sequential, up to {args.requests} requests per route")
     results: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
     for n in sizes:
-        ours = asyncio.run(bench_ours(url, n, now_ms, args.requests))
+        ours = bench_ours(url, n, now_ms, args.requests)
         theirs = (
             {}
             if args.no_reference

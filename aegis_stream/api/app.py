@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from aegis_stream.api import anomalies, audit, dashboard, ingest, policy_routes, reports
+from aegis_stream.api import anomalies, audit, dashboard, ingest, policy_routes, reports, sse, web
 from aegis_stream.api.auth import TokenAuth
 from aegis_stream.api.metrics import ROUTE as METRICS_ROUTE
 from aegis_stream.api.openapi import ROUTE as OPENAPI_ROUTE
 from aegis_stream.api.policy_watch import PolicyWatcher
+from aegis_stream.api.requestid import RequestId
 from aegis_stream.api.state import AppState
 from aegis_stream.bundled import BUNDLED_POLICIES, resolve_policy
 from aegis_stream.clock import wall_clock_us
@@ -106,6 +107,7 @@ def create_app(
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+            await sse.stop(state)  # the live stream's reader, if a client ever started it
             await client.aclose()
 
     routes = [
@@ -116,13 +118,18 @@ def create_app(
         *policy_routes.ROUTES,
         *anomalies.ROUTES,
         *ingest.ROUTES,
+        *sse.ROUTES,
         METRICS_ROUTE,
         OPENAPI_ROUTE,
+        *web.routes(),
     ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(TokenAuth, api_token=settings.api_token, ingest_token=settings.ingest_token)],
+        middleware=[
+            Middleware(RequestId),  # outermost: 401s and 500s carry the request id too
+            Middleware(TokenAuth, api_token=settings.api_token, ingest_token=settings.ingest_token),
+        ],
         exception_handlers={
             HTTPException: _http_error,
             StoreError: _store_error,

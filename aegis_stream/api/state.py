@@ -15,6 +15,7 @@ from aegis_stream.store import AsyncClient
 from aegis_stream.views import ViewReader
 
 if TYPE_CHECKING:
+    from aegis_stream.api.live import LiveHub
     from aegis_stream.api.policy_watch import PolicyWatcher
 
 
@@ -29,6 +30,7 @@ class AppState:
     policy: Policy
     clock_us: Callable[[], int]
     policy_watcher: PolicyWatcher | None = None
+    live: LiveHub | None = None  # the live stream's shared reader, made by its first subscriber
 
     def now_ms(self) -> int:
         """The injected clock, in milliseconds."""

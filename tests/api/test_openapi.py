@@ -62,4 +62,5 @@ def test_documented_query_parameters_are_the_ones_read(serve: Callable[..., Test
         ),
         "/api/v1/dashboard/compliance/report": ["type"],
         "/api/v1/dashboard/compliance/regulatory": ["framework"],
+        "/api/v1/stream": ["token"],
     }
