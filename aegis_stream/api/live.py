@@ -19,7 +19,6 @@ secret-looking params arrive redacted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Coroutine
@@ -43,6 +42,9 @@ READ_COUNT = 50  # entries per read; a fuller burst skips to the newest this man
 MIN_INTERVAL_S = 0.1  # at most ten event messages a second per partition
 PROGRESS_S = 0.5  # how often the views' progress is polled
 RETRY_S = 1.0  # pause after a store error
+MAX_BLOCK_MS = 1000  # longest blocking read; a stopped reader leaves within it
+LINGER_S = 2.0  # how long the reader outlives its last client
+STOP_WAIT_S = 2.0  # how long stopping the reader waits for its tasks before leaving them to end alone
 STORE_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, redis.RedisError)
 
 
@@ -114,6 +116,7 @@ class LiveHub:
         max_bytes: int,
         audit_log: bool = True,
         queue_size: int = QUEUE_SIZE,
+        linger_s: float = LINGER_S,
     ) -> None:
         self._redis = redis
         self._keys = keys
@@ -124,6 +127,11 @@ class LiveHub:
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        # Each start of the reader is a generation; a task of an earlier one publishes nothing
+        # and leaves at its next turn, even if its cancellation was lost inside a blocking read.
+        self._generation = 0
+        self._linger_s = linger_s
+        self._linger: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.closed = False
 
@@ -152,12 +160,24 @@ class LiveHub:
             return sub
 
     async def unsubscribe(self, sub: Subscriber) -> None:
-        """Forget ``sub``; the last one to leave stops the reader."""
+        """Forget ``sub``; once the last one has gone for :data:`LINGER_S`, the reader stops.
+
+        The wait lets reconnecting pages (and clients that come and go) share
+        one reader instead of starting one each.
+        """
         self._subscribers.discard(sub)
-        if not self._subscribers:
+        if not self._subscribers and (self._linger is None or self._linger.done()):
+            self._linger = asyncio.create_task(self._stop_when_idle())
+
+    async def _stop_when_idle(self) -> None:
+        while True:
+            await asyncio.sleep(self._linger_s)
             async with self._lock:
-                if not self._subscribers:
-                    await self._stop_tasks()
+                if self._subscribers or not self._tasks:
+                    return
+                tasks = self._detach()
+            await _settle(tasks)  # outside the lock: a new subscriber starts a new reader meanwhile
+            return
 
     def publish(self, message: Message) -> None:
         """Offer ``message`` to every subscriber; drop those whose queue is full."""
@@ -176,8 +196,11 @@ class LiveHub:
     async def close(self) -> None:
         """End every stream and stop the reader."""
         self.end_streams()
+        if self._linger is not None:
+            self._linger.cancel()  # only ever waits in a sleep or on the lock
         async with self._lock:
-            await self._stop_tasks()
+            tasks = self._detach()
+        await _settle(tasks)
 
     # -- the reader ----------------------------------------------------------
     async def _start(self) -> None:
@@ -188,25 +211,31 @@ class LiveHub:
             pipe.xrevrange(self._keys.stream(p), "+", "-", count=1)
         newest = await pipe.execute()
         progress = await self._progress()
+        gen = self._generation
         tasks: list[Coroutine[Any, Any, None]] = [
-            self._follow(p, found[0][0] if found else b"0-0") for p, found in zip(parts, newest, strict=True)
+            self._follow(p, found[0][0] if found else b"0-0", gen)
+            for p, found in zip(parts, newest, strict=True)
         ]
-        tasks.append(self._watch_views(progress))
+        tasks.append(self._watch_views(progress, gen))
         self._tasks = [asyncio.create_task(t) for t in tasks]
 
-    async def _stop_tasks(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def _detach(self) -> list[asyncio.Task[None]]:
+        """End the current generation and hand its tasks over to be settled.
 
-    async def _follow(self, p: int, last: bytes | str) -> None:
+        They are not cancelled: a cancellation that lands inside a blocking
+        read can leave the client's connection waiting for a reply that never
+        comes (the client retries the read). They leave by themselves at their
+        next turn, within one blocking read (at most a second).
+        """
+        self._generation += 1
+        tasks, self._tasks = self._tasks, []
+        return tasks
+
+    async def _follow(self, p: int, last: bytes | str, gen: int) -> None:
         """Publish the partition's new entries (``events``) as they are appended."""
-        while True:
+        while gen == self._generation:
             try:
-                last = await self._forward(p, last)
+                last = await self._forward(p, last, gen)
             except STORE_ERRORS as e:
                 log.warning("live stream: cannot read partition %d: %s", p, e)
                 await asyncio.sleep(RETRY_S)
@@ -214,16 +243,19 @@ class LiveHub:
                 log.exception("live stream: reading partition %d failed", p)
                 await asyncio.sleep(RETRY_S)
 
-    async def _forward(self, p: int, last: bytes | str) -> bytes | str:
+    async def _forward(self, p: int, last: bytes | str, gen: int) -> bytes | str:
         """Wait for entries after ``last``, publish them, and return the new position."""
         stream = self._keys.stream(p)
-        found = _entries(await self._redis.xread({stream: last}, count=READ_COUNT, block=self._block_ms))
+        block = min(self._block_ms, MAX_BLOCK_MS)  # bounds how long stopping the reader takes
+        found = _entries(await self._redis.xread({stream: last}, count=READ_COUNT, block=block))
         if not found:
             return last
         truncated = len(found) >= READ_COUNT
         if truncated:  # a burst: show the newest, skip the rest
             newest: Any = await self._redis.xrevrange(stream, "+", "-", count=READ_COUNT)
             found = [(i, f) for i, f in reversed(newest) if order(i) > order(last)] or found
+        if gen != self._generation:  # stopped while reading
+            return last
         rows = [event_row(i, f, p, self._max_bytes) for i, f in found] if self._audit_log else []
         shown = [r for r in rows if r]
         self.publish(
@@ -240,9 +272,9 @@ class LiveHub:
             pipe.hget(keys.checkpoint(p), "id")
         return keys.version, tuple(await pipe.execute())
 
-    async def _watch_views(self, seen: tuple[int, tuple[Any, ...]]) -> None:
+    async def _watch_views(self, seen: tuple[int, tuple[Any, ...]], gen: int) -> None:
         """Publish ``views`` whenever the projector has applied something (or a rebuild switched)."""
-        while True:
+        while gen == self._generation:
             await asyncio.sleep(PROGRESS_S)
             try:
                 now = await self._progress()
@@ -254,8 +286,23 @@ class LiveHub:
                 log.exception("live stream: reading the views' progress failed")
                 await asyncio.sleep(RETRY_S)
                 continue
-            if now != seen:
+            if now != seen and gen == self._generation:
                 seen = now
                 version, checkpoints = now
                 applied = [c.decode() if isinstance(c, bytes) else c for c in checkpoints]
                 self.publish(Message("views", {"version": version, "checkpoints": applied}))
+
+
+async def _settle(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait (bounded) for cancelled reader tasks to end.
+
+    A task of an ended generation leaves at its next turn; stopping waits for
+    that at most :data:`STOP_WAIT_S`, so it never hangs.
+    """
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=STOP_WAIT_S)
+    for task in pending:  # should not happen (reads block at most a second): give up on them
+        task.cancel()
+    if pending:
+        log.warning("live stream: %d reader tasks did not end in time; cancelled", len(pending))

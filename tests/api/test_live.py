@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +28,7 @@ from aegis_stream.runtime import _Server, http_url, listen_socket
 from aegis_stream.settings import Settings
 from tests.api.conftest import load
 from tests.conftest import event_dict
+from tests.test_up import wait_for_line
 
 TOKEN = "live-t0ken"
 
@@ -242,7 +247,7 @@ async def test_a_dropped_client_stuck_in_a_send_is_cut_off(
     async_redis: aredis.Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sse, "DROP_GRACE_S", 0.05)
-    hub = LiveHub(async_redis, keys, block_ms=100, max_bytes=65536, queue_size=2)
+    hub = LiveHub(async_redis, keys, block_ms=100, max_bytes=65536, queue_size=2, linger_s=0.05)
     sub = await hub.subscribe()
     stuck = asyncio.Event()
     sent: list[dict[str, Any]] = []
@@ -262,5 +267,48 @@ async def test_a_dropped_client_stuck_in_a_send_is_cut_off(
     for i in range(3):
         hub.publish(Message("views", {"n": i}))
     await asyncio.wait_for(task, timeout=2)  # returned: the server's task is free again
-    assert hub.subscribers == 0 and not hub.running
+    assert hub.subscribers == 0
+    async with asyncio.timeout(5):  # and the reader stops once it has had no client for a while
+        while hub.running:
+            await asyncio.sleep(0.01)
     await hub.close()
+
+
+def test_a_real_api_survives_clients_that_hang_up_at_once(settings: Settings) -> None:
+    """The product as run (`aegis-stream api`): 120 streams closed at once, then a stream and SIGTERM.
+
+    A reader stopped by cancelling its blocking read once left the client
+    waiting on a reply that never came: new streams then hung on the hub's
+    lock, and so did shutdown.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS_", "AEGIS_"))}
+    assert settings.redis_url
+    env.update(
+        REDIS_URL=settings.redis_url,
+        AEGIS_KEY_PREFIX=settings.key_prefix,
+        AEGIS_PARTITIONS="4",
+        AEGIS_PORT="0",
+        AEGIS_LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aegis_stream", "api"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = wait_for_line(proc, r"API on (http://127\.0\.0\.1:\d+)", timeout=30).group(1)
+        with httpx.Client(timeout=5) as client:
+            for _ in range(120):
+                with client.stream("GET", f"{base}/api/v1/stream") as response:
+                    assert response.status_code == 200
+            with client.stream("GET", f"{base}/api/v1/stream") as response:
+                until(messages(response), lambda m: m.event == "ready")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
