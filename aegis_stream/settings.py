@@ -146,6 +146,11 @@ class Settings:
             raise ConfigError(
                 f"REDIS_URL must start with one of {', '.join(s + '://' for s in REDIS_SCHEMES)}"
             )
+        if self.redis_url is not None:
+            try:
+                urlsplit(self.redis_url).port  # noqa: B018 (raises for a port that is not a number)
+            except ValueError as e:
+                raise ConfigError(f"REDIS_URL: {e}") from None
         if self.cluster and self.redis_url is None:
             raise ConfigError("AEGIS_CLUSTER needs REDIS_URL (the embedded engine is a single server)")
         if self.cluster and self.redis_url is not None and urlsplit(self.redis_url).scheme == "unix":

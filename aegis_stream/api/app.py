@@ -22,7 +22,7 @@ from aegis_stream.api.metrics import ROUTE as METRICS_ROUTE
 from aegis_stream.api.openapi import ROUTE as OPENAPI_ROUTE
 from aegis_stream.api.policy_watch import PolicyWatcher
 from aegis_stream.api.requestid import RequestId
-from aegis_stream.api.state import AppState
+from aegis_stream.api.state import AppState, app_state
 from aegis_stream.bundled import BUNDLED_POLICIES, resolve_policy
 from aegis_stream.clock import wall_clock_us
 from aegis_stream.errors import ConfigError, StoreError
@@ -42,8 +42,12 @@ def load_configured_policy(settings: Settings) -> Policy:
 
 
 async def health(request: Request) -> JSONResponse:
-    """Liveness probe: open even when a token is configured."""
-    return JSONResponse({"status": "ok"})
+    """Liveness probe: open even when a token is configured, and says whether one is.
+
+    The web page reads it first, so that without a token it shows the sign-in
+    form at once instead of provoking a refused call.
+    """
+    return JSONResponse({"status": "ok", "auth_required": app_state(request).settings.api_token is not None})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

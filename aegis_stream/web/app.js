@@ -154,6 +154,14 @@ function lockOut(error) {
 async function boot() {
   let health;
   try {
+    if (!api.token()) {
+      // the open liveness probe says whether a token is needed: ask for it without a refused call
+      const probe = await api.get("health");
+      if (probe.auth_required) {
+        lockOut(null);
+        return;
+      }
+    }
     health = await api.get("api/v1/dashboard/system/health");
   } catch (e) {
     if (e instanceof api.AuthError) {

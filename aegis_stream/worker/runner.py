@@ -65,11 +65,7 @@ class Worker:
             stale_after_ms=stale_after_ms(settings.block_ms, settings.lease_ms, int(MAX_BACKOFF_S * 1000)),
         )
         self.share = FairShare(
-            redis,
-            self.keys,
-            lease_ms=settings.lease_ms,
-            record_ttl_ms=self.health.record_ttl_ms,
-            clock=clock,
+            redis, self.keys, consumer=self.consumer, lease_ms=settings.lease_ms, clock=clock
         )
         self._active: set[int] = set()  # partitions whose lease this process holds
 

@@ -184,6 +184,7 @@ def test_timeline_default_period(dashboard: tuple[TestClient, list[dict[str, Any
 
 def test_system_health(dashboard: tuple[TestClient, list[dict[str, Any]]]) -> None:
     client, events = dashboard
+    assert client.get("/health").json() == {"status": "ok", "auth_required": False}
     body = client.get("/api/v1/dashboard/system/health").json()
     assert list(body)[:5] == ["status", "version", "audit_entries", "policy_rules", "anomaly_detector"]
     assert body["status"] == "ok"
@@ -324,7 +325,7 @@ def test_dashboard_token(serve: Callable[..., TestClient]) -> None:
     assert client.get(url, headers={"X-API-Key": "s3cret-token"}).status_code == 200
     assert client.get(url, headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
     assert client.get(url, headers={"Authorization": "Basic s3cret-token"}).status_code == 401
-    assert client.get("/health").status_code == 200
+    assert client.get("/health").json() == {"status": "ok", "auth_required": True}
 
 
 def test_non_ascii_token(serve: Callable[..., TestClient]) -> None:

@@ -51,7 +51,6 @@ def test_with_a_token_set_the_page_fails_closed_until_it_is_entered(
 ) -> None:
     assert product.token == TOKEN
     context, page, watch = open_page(browser, product, token=None)
-    watch.allowed = ("401 (Unauthorized)",)  # the browser reports each refused call
     try:
         page.goto(f"{product.base}/dashboard")
         field = page.get_by_label("Dashboard token")
@@ -61,7 +60,9 @@ def test_with_a_token_set_the_page_fails_closed_until_it_is_entered(
         assert page.locator("#main").inner_html() == ""  # nothing rendered without the token
         assert page.locator("#kpi-total").count() == 0
         screenshot(page, "sign-in")
+        assert watch.errors == []  # the page asked for the token without provoking a refused call
 
+        watch.allowed = ("401 (Unauthorized)",)  # the browser reports the refused wrong token
         field.fill("not-the-token")
         page.get_by_role("button", name="Open the dashboard").click()
         expect(page.locator("#token-error")).to_contain_text("not accepted")

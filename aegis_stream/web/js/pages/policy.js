@@ -49,7 +49,7 @@ export async function render({ signal }) {
     "div",
     { class: "page-grid" },
     card(
-      "Governance score",
+      "Policy score",
       h("div", { class: "score-row" }, scoreRing(score.score, score.grade, "Policy score"), h("div", null, h("p", { id: "policy-score", class: "big" }, `${score.score} / 100`), h("p", { id: "policy-grade" }, `Grade ${score.grade}`))),
     ),
     h("div", { class: "span-2" }, card("Checks", checks)),
