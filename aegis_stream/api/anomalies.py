@@ -6,10 +6,11 @@ the number of agents, never with the number of events.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aegis_stream.api.state import app_state
@@ -102,13 +103,34 @@ def alerts_for(profiles: list[AgentProfile]) -> list[dict[str, Any]]:
     ]
 
 
-async def profiles(request: Request) -> JSONResponse:
-    """Every agent's profile, in the order agents first appeared."""
+def _render(value: Any) -> bytes:
+    """JSON exactly as :class:`JSONResponse` renders it."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+async def profiles(request: Request) -> Response:
+    """Every agent's profile, in the order agents first appeared.
+
+    Each agent's JSON is kept while its profile reads the same (the stamp),
+    so a dashboard polling this re-renders only the agents that acted since:
+    up to 1,000 targets per agent make this the largest answer of the API.
+    """
     state = app_state(request)
     if not state.settings.anomalies:
         return JSONResponse({"profiles": [], "configured": False})
     found = merge_by_name(await state.reader.profiles())
-    return JSONResponse({"profiles": [profile_json(p) for p in found], "configured": True})
+    seen, kept = state.rendered_profiles, {}
+    parts = []
+    for p in found:
+        hit = seen.get(p.name)
+        fresh = hit is not None and bool(p.stamp) and hit[0] == p.stamp
+        part = hit[1] if fresh and hit is not None else _render(profile_json(p))
+        if p.stamp:  # a profile merged from two agents has none: rendered each time
+            kept[p.name] = (p.stamp, part)
+        parts.append(part)
+    state.rendered_profiles = kept
+    body = b'{"profiles":[' + b",".join(parts) + b'],"configured":true}'
+    return Response(body, media_type="application/json")
 
 
 async def alerts(request: Request) -> JSONResponse:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -31,6 +31,8 @@ class AppState:
     clock_us: Callable[[], int]
     policy_watcher: PolicyWatcher | None = None
     live: LiveHub | None = None  # the live stream's shared reader, made by its first subscriber
+    # agent -> (profile stamp, its JSON in anomalies/profiles), for the agents of the last request
+    rendered_profiles: dict[str, tuple[tuple[Any, ...], bytes]] = field(default_factory=dict)
 
     def now_ms(self) -> int:
         """The injected clock, in milliseconds."""

@@ -9,7 +9,7 @@ number of agents and never with the number of events.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aegis_stream.keys import Keys, partition_for
@@ -40,6 +40,8 @@ class AgentProfile:
     # where each value of ``types`` / ``targets`` first appeared (stream order), aligned with them
     types_first: tuple[tuple[int, int], ...] = ()
     targets_first: tuple[tuple[int, int], ...] = ()
+    # what the profile was read at (its key and hash): the same stamp means the same profile
+    stamp: tuple[Any, ...] = field(default=(), compare=False)
 
     @property
     def name(self) -> str:
@@ -198,6 +200,7 @@ async def read_profiles(
         agent_maps = found.get(agent, {})
         types, types_first = agent_maps.get("types", empty)
         targets, targets_first = agent_maps.get("targets", empty)
+        key = keys.profile(partition_for(agent, keys.partitions), agent)
         out.append(
             AgentProfile(
                 agent=agent,
@@ -211,6 +214,7 @@ async def read_profiles(
                 targets_overflow=counter(head.get("targets_overflow", 0)),
                 types_first=types_first,
                 targets_first=targets_first,
+                stamp=(key, maps, *sorted(head.items())),
             )
         )
     return out

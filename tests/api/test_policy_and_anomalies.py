@@ -13,6 +13,8 @@ from starlette.testclient import TestClient
 
 from aegis_stream.policy import parse_policy
 from aegis_stream.reports.policy_report import score, summary
+from aegis_stream.settings import Settings
+from tests.api.conftest import load
 from tests.api.test_dashboard import NOW_MS, iso
 from tests.conftest import event_dict
 
@@ -154,6 +156,22 @@ def test_profiles(serve: Callable[..., TestClient]) -> None:
     body = client.get("/api/v1/dashboard/anomalies/profiles").json()
     assert list(body) == ["profiles", "configured"] and body["configured"] is True
     assert body["profiles"] == expected(events)
+
+
+def test_profiles_polled_follow_new_events(serve: Callable[..., TestClient], settings: Settings) -> None:
+    """The agents that acted since the last request are rendered again; the others are reused."""
+    events = profile_events()
+    client = serve(events, now_ms=NOW_MS)
+    url = "/api/v1/dashboard/anomalies/profiles"
+    first = client.get(url)
+    assert client.get(url).content == first.content  # nothing changed: byte for byte the same
+    more = [
+        event_dict(agent_id="blocker", approval="block", action_target="new", timestamp=iso(NOW_MS - H)),
+        event_dict(agent_id=None, action_type="op_7", timestamp=iso(NOW_MS - 2 * H)),
+    ]
+    load(settings, more, NOW_MS)
+    body = client.get(url).json()
+    assert body == {"profiles": expected(events + more), "configured": True}
 
 
 def test_alerts(serve: Callable[..., TestClient]) -> None:
