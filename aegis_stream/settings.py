@@ -148,9 +148,11 @@ class Settings:
             )
         if self.redis_url is not None:
             try:
-                urlsplit(self.redis_url).port  # noqa: B018 (raises for a port that is not a number)
+                port = urlsplit(self.redis_url).port  # raises for a port that is not a number
             except ValueError as e:
                 raise ConfigError(f"REDIS_URL: {e}") from None
+            if port == 0:  # the client would quietly take it as "the default port"
+                raise ConfigError("REDIS_URL: port 0 is not a port to connect to")
         if self.cluster and self.redis_url is None:
             raise ConfigError("AEGIS_CLUSTER needs REDIS_URL (the embedded engine is a single server)")
         if self.cluster and self.redis_url is not None and urlsplit(self.redis_url).scheme == "unix":

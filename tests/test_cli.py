@@ -142,6 +142,7 @@ def test_status_table_and_json(settings: Settings, capsys: pytest.CaptureFixture
         ("AEGIS_KEY_PREFIX", "a{b}", "AEGIS_KEY_PREFIX must be non-empty and must not contain braces"),
         ("REDIS_URL", "redis://127.0.0.1:notaport", "REDIS_URL: Port could not be cast"),
         ("REDIS_URL", "redis://:s3cret@127.0.0.1:99999/0", "REDIS_URL: Port out of range"),
+        ("REDIS_URL", "redis://127.0.0.1:0", "REDIS_URL: port 0 is not a port to connect to"),
     ],
 )
 def test_configuration_errors(var: str, value: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:

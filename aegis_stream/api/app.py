@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from aegis_stream.api import anomalies, audit, dashboard, ingest, policy_routes, reports, sse, web
-from aegis_stream.api.auth import TokenAuth
+from aegis_stream.api.auth import TokenAuth, presented_token, token_matches
 from aegis_stream.api.metrics import ROUTE as METRICS_ROUTE
 from aegis_stream.api.openapi import ROUTE as OPENAPI_ROUTE
 from aegis_stream.api.policy_watch import PolicyWatcher
@@ -44,10 +44,16 @@ def load_configured_policy(settings: Settings) -> Policy:
 async def health(request: Request) -> JSONResponse:
     """Liveness probe: open even when a token is configured, and says whether one is.
 
-    The web page reads it first, so that without a token it shows the sign-in
-    form at once instead of provoking a refused call.
+    With a token configured, it also says whether the request carried it
+    (``authorized``). The web page asks here first, so that signing in, or a
+    wrong token, never costs a refused call (which the browser reports as an
+    error).
     """
-    return JSONResponse({"status": "ok", "auth_required": app_state(request).settings.api_token is not None})
+    expected = app_state(request).settings.api_token
+    if expected is None:
+        return JSONResponse({"status": "ok", "auth_required": False})
+    authorized = token_matches(presented_token(request.headers), expected)
+    return JSONResponse({"status": "ok", "auth_required": True, "authorized": authorized})
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -40,13 +40,22 @@ let nextOptions = null; // options of the navigation that changes the hash
 let refreshTimer = null;
 let lastRefresh = 0;
 
+/** A percent-decoded route part; a malformed one (a stray "%") is taken as written. */
+function decodeOr(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, "");
   const [path, query = ""] = raw.split("?");
   const [name, ...rest] = path.split("/");
   return {
     name: PAGES[name] ? name : "overview",
-    sub: rest.length ? decodeURIComponent(rest.join("/")) : "",
+    sub: rest.length ? decodeOr(rest.join("/")) : "",
     params: new URLSearchParams(query),
   };
 }
@@ -154,13 +163,12 @@ function lockOut(error) {
 async function boot() {
   let health;
   try {
-    if (!api.token()) {
-      // the open liveness probe says whether a token is needed: ask for it without a refused call
-      const probe = await api.get("health");
-      if (probe.auth_required) {
-        lockOut(null);
-        return;
-      }
+    // the open liveness probe says whether a token is needed and whether ours is the one,
+    // so signing in (or a wrong token) never costs a refused call
+    const probe = await api.get("health");
+    if (probe.auth_required && !probe.authorized) {
+      lockOut(api.token() ? { hadToken: true } : null);
+      return;
     }
     health = await api.get("api/v1/dashboard/system/health");
   } catch (e) {

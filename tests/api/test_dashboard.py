@@ -325,7 +325,10 @@ def test_dashboard_token(serve: Callable[..., TestClient]) -> None:
     assert client.get(url, headers={"X-API-Key": "s3cret-token"}).status_code == 200
     assert client.get(url, headers={"Authorization": "Bearer s3cret-token"}).status_code == 200
     assert client.get(url, headers={"Authorization": "Basic s3cret-token"}).status_code == 401
-    assert client.get("/health").json() == {"status": "ok", "auth_required": True}
+    assert client.get("/health").json() == {"status": "ok", "auth_required": True, "authorized": False}
+    wrong, right = {"X-API-Key": "wrong"}, {"Authorization": "Bearer s3cret-token"}
+    assert client.get("/health", headers=wrong).json()["authorized"] is False
+    assert client.get("/health", headers=right).json()["authorized"] is True
 
 
 def test_non_ascii_token(serve: Callable[..., TestClient]) -> None:
