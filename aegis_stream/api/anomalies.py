@@ -122,11 +122,11 @@ async def profiles(request: Request) -> Response:
     seen, kept = state.rendered_profiles, {}
     parts = []
     for p in found:
-        hit = seen.get(p.name)
-        fresh = hit is not None and bool(p.stamp) and hit[0] == p.stamp
-        part = hit[1] if fresh and hit is not None else _render(profile_json(p))
-        if p.stamp:  # a profile merged from two agents has none: rendered each time
-            kept[p.name] = (p.stamp, part)
+        part = seen.get(p.stamp) if p.stamp else None  # merged from two agents: no stamp, rendered
+        if part is None:
+            part = _render(profile_json(p))
+        if p.stamp:
+            kept[p.stamp] = part
         parts.append(part)
     state.rendered_profiles = kept
     body = b'{"profiles":[' + b",".join(parts) + b'],"configured":true}'

@@ -31,8 +31,8 @@ class AppState:
     clock_us: Callable[[], int]
     policy_watcher: PolicyWatcher | None = None
     live: LiveHub | None = None  # the live stream's shared reader, made by its first subscriber
-    # agent -> (profile stamp, its JSON in anomalies/profiles), for the agents of the last request
-    rendered_profiles: dict[str, tuple[tuple[Any, ...], bytes]] = field(default_factory=dict)
+    # profile stamp -> its JSON in anomalies/profiles, for the agents of the last request
+    rendered_profiles: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
 
     def now_ms(self) -> int:
         """The injected clock, in milliseconds."""

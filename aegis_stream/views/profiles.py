@@ -94,19 +94,19 @@ class MapsCache:
     Every event of an agent increments its ``total``, and only its events
     change its maps, so a profile hash that reads the same means maps that
     read the same: a dashboard polling profiles re-reads only the agents that
-    acted since. Bounded by the agents of the last read.
+    acted since. Keyed by the stamp (profile key and hash, as read); bounded
+    by the agents of the last read.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[tuple[Any, ...], dict[str, Maps]]] = {}
+        self._entries: dict[tuple[Any, ...], dict[str, Maps]] = {}
 
-    def get(self, key: str, stamp: tuple[Any, ...]) -> dict[str, Maps] | None:
-        """The maps cached under ``key`` if they were read at ``stamp``."""
-        entry = self._entries.get(key)
-        return entry[1] if entry is not None and entry[0] == stamp else None
+    def get(self, stamp: tuple[Any, ...]) -> dict[str, Maps] | None:
+        """The maps read at ``stamp``, if they are kept."""
+        return self._entries.get(stamp)
 
-    def replace(self, entries: dict[str, tuple[tuple[Any, ...], dict[str, Maps]]]) -> None:
-        """Keep exactly ``entries`` (profile key -> (stamp, maps by kind))."""
+    def replace(self, entries: dict[tuple[Any, ...], dict[str, Maps]]) -> None:
+        """Keep exactly ``entries`` (stamp -> maps by kind)."""
         self._entries = entries
 
 
@@ -169,38 +169,32 @@ async def read_profiles(
     (``types_first``/``targets_first``), which merging two agents' maps needs.
     ``maps=False`` reads only the counters and times (the maps come back empty).
     """
+    profile_keys = [keys.profile(partition_for(agent, keys.partitions), agent) for agent in agents]
     pipe = redis.pipeline(transaction=False)
-    for agent in agents:
-        pipe.hgetall(keys.profile(partition_for(agent, keys.partitions), agent))
+    for key in profile_keys:
+        pipe.hgetall(key)
     heads = [{text(k): text(v) for k, v in reply.items()} for reply in await pipe.execute()]
+    # what each profile was read at: the same stamp means the same profile (see MapsCache)
+    stamps = [(key, *sorted(head.items())) for key, head in zip(profile_keys, heads, strict=True)]
     found: dict[str, dict[str, Maps]] = {}
     if maps:
         sort = set(with_firsts)
-        stamps = {agent: tuple(sorted(head.items())) for agent, head in zip(agents, heads, strict=True)}
         missing = []
-        for agent in agents:
-            key = keys.profile(partition_for(agent, keys.partitions), agent)
-            hit = cache.get(key, stamps[agent]) if cache and agent not in sort else None
+        for agent, stamp in zip(agents, stamps, strict=True):
+            hit = cache.get(stamp) if cache and agent not in sort else None
             if hit is None:
                 missing.append(agent)
             else:
                 found[agent] = hit
         found.update(zip(missing, await _read_maps(redis, keys, missing, sort), strict=True))
         if cache is not None:
-            cache.replace(
-                {
-                    keys.profile(partition_for(a, keys.partitions), a): (stamps[a], found[a])
-                    for a in agents
-                    if a not in sort
-                }
-            )
+            cache.replace({stamp: found[a] for a, stamp in zip(agents, stamps, strict=True) if a not in sort})
     out = []
     empty: Maps = ([], ())
-    for agent, head in zip(agents, heads, strict=True):
+    for agent, head, stamp in zip(agents, heads, stamps, strict=True):
         agent_maps = found.get(agent, {})
         types, types_first = agent_maps.get("types", empty)
         targets, targets_first = agent_maps.get("targets", empty)
-        key = keys.profile(partition_for(agent, keys.partitions), agent)
         out.append(
             AgentProfile(
                 agent=agent,
@@ -214,7 +208,7 @@ async def read_profiles(
                 targets_overflow=counter(head.get("targets_overflow", 0)),
                 types_first=types_first,
                 targets_first=targets_first,
-                stamp=(key, maps, *sorted(head.items())),
+                stamp=(maps, *stamp),
             )
         )
     return out
