@@ -67,7 +67,6 @@ class Worker:
         self.share = FairShare(
             redis, self.keys, consumer=self.consumer, lease_ms=settings.lease_ms, clock=clock
         )
-        self._active: set[int] = set()  # partitions whose lease this process holds
 
     def stop(self) -> None:
         """Ask every partition loop to finish its batch and exit."""
@@ -86,6 +85,20 @@ class Worker:
         finally:
             await self.health.clear()
         return sum(counts)
+
+    async def _lease_changed(self, health: PartitionHealth, *, active: bool) -> None:
+        """Record a lease taken or given up at once, not at the next heartbeat.
+
+        Other workers balance on these records: one that lags (a worker
+        killed just after taking a lease) would look under its share and be
+        given a lease it cannot take.
+        """
+        health.active = active
+        await self.health.beat(self._clock())
+
+    def _held(self) -> int:
+        """How many partitions' leases this process holds (as its health record says)."""
+        return sum(h.active for h in self.health.partitions.values())
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -118,8 +131,6 @@ class Worker:
         extra = {"partition": pp.p}
         left_until = 0  # until then, this partition is left for another worker (balancing)
         while not self.stop_event.is_set():
-            if not active:
-                self._active.discard(pp.p)
             health.active, health.applied, health.seen_ms = active, pp.applied_events, self._clock()
             await self.health.maybe_beat()  # at most one round trip a second, for the whole process
             try:
@@ -133,17 +144,17 @@ class Worker:
                     if not active:
                         await self._pause(self.settings.lease_ms / 2000)
                         continue
-                self._active.add(pp.p)
+                    await self._lease_changed(health, active=True)
                 handled = await pp.step(block_ms=None if burst else self.settings.block_ms)
                 backoff = 0.1
                 health.error = None
                 if burst and handled == 0:
                     log.info("partition %d: drained", pp.p, extra=extra)
                     break
-                if not burst and await self.share.over(len(self._active)):
+                if not burst and await self.share.over(self._held()):
                     # between batches: everything read so far is applied and acknowledged
-                    self._active.discard(pp.p)
                     await pp.lease.release()
+                    await self._lease_changed(health, active=False)
                     active, standing_by = False, True
                     left_until = self._clock() + self.settings.lease_ms
                     log.info("partition %d: lease given up for another worker to take", pp.p, extra=extra)
