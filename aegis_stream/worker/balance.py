@@ -12,14 +12,13 @@ takeover by at most one lease period, never stop one.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
-from typing import Any
 
 from aegis_stream.keys import Keys
 from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import text
+from aegis_stream.worker.health import fetch_records
 
 MAX_WORKERS = 1000  # health records read at most
 
@@ -76,16 +75,12 @@ class FairShare:
         names = [text(n) for n in await self._redis.zrangebyscore(index, now, "+inf")]
         names = [n for n in names if n != self._consumer][:MAX_WORKERS]
         others: list[int] = []
-        if names:
-            pipe = self._redis.pipeline(transaction=False)
-            for name in names:
-                pipe.get(self._keys.worker_health(name))
-            for raw in await pipe.execute():
-                record = _record(raw)
-                if record is None or int(record.get("heartbeat_ms", 0)) < now - self._lease_ms:
-                    continue
-                parts = record.get("partitions") or {}
-                others.append(sum(1 for h in parts.values() if isinstance(h, dict) and h.get("active")))
+        for record in await fetch_records(self._redis, self._keys, names):
+            beat = (record or {}).get("heartbeat_ms")
+            if record is None or not isinstance(beat, int) or beat < now - self._lease_ms:
+                continue
+            parts = record.get("partitions") or {}
+            others.append(sum(1 for h in parts.values() if isinstance(h, dict) and h.get("active")))
         self._others = others
         return others
 
@@ -100,11 +95,3 @@ class FairShare:
             return False
         self._gave_up_at = self._read_ms
         return True
-
-
-def _record(raw: Any) -> dict[str, Any] | None:
-    try:
-        record = json.loads(raw) if raw is not None else None
-    except (TypeError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None

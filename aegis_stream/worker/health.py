@@ -211,6 +211,14 @@ async def read_records(
     """
     index = keys.worker_index()
     names = [consumer] if consumer else [text(m) for m in await client.zrange(index, 0, MAX_WORKERS_READ - 1)]
+    records = await fetch_records(client, keys, names)
+    if consumer:
+        return records
+    return [r for r in records if r is not None and r.get("host", host) == host]
+
+
+async def fetch_records(client: AsyncClient, keys: Keys, names: list[str]) -> list[dict[str, Any] | None]:
+    """The records of the workers ``names``, in one round trip: None if missing, ``{}`` if unreadable."""
     if not names:
         return []
     pipe = client.pipeline(transaction=False)
@@ -219,11 +227,9 @@ async def read_records(
     out: list[dict[str, Any] | None] = []
     for raw in await pipe.execute():
         try:
-            record = decode(raw)
+            out.append(decode(raw))
         except ValueError:
-            record = {}
-        if consumer or (record is not None and record.get("host", host) == host):
-            out.append(record)
+            out.append({})
     return out
 
 
