@@ -21,7 +21,7 @@ from aegis_stream.api.auth import TokenAuth, presented_token, token_matches
 from aegis_stream.api.metrics import ROUTE as METRICS_ROUTE
 from aegis_stream.api.openapi import ROUTE as OPENAPI_ROUTE
 from aegis_stream.api.policy_watch import PolicyWatcher
-from aegis_stream.api.requestid import RequestId
+from aegis_stream.api.requestid import SERVER_ERROR, RequestId
 from aegis_stream.api.state import AppState, app_state
 from aegis_stream.bundled import BUNDLED_POLICIES, resolve_policy
 from aegis_stream.clock import wall_clock_us
@@ -69,7 +69,7 @@ async def _store_error(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.error("unhandled error on %s", request.url.path, exc_info=exc)
-    return JSONResponse({"error": "Internal server error"}, status_code=500)
+    return JSONResponse(SERVER_ERROR, status_code=500)
 
 
 def create_app(

@@ -62,6 +62,9 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+SERVER_ERROR = {"error": "Internal server error"}  # the body of every 500 (app.py answers it too)
+
+
 class RequestId:
     """Give every HTTP request an id, echo it in ``X-Request-ID``, and log one access line."""
 
@@ -90,7 +93,7 @@ class RequestId:
         except Exception:
             if not status:  # nothing sent yet: answer here, so the 500 carries the id too
                 status = 500
-                response = JSONResponse({"error": "Internal server error"}, status_code=500)
+                response = JSONResponse(SERVER_ERROR, status_code=500)
                 try:
                     await response(scope, receive, send_with_id)
                 except Exception:  # the client is gone: the original error is the one to report
