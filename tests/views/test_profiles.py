@@ -69,6 +69,12 @@ def expected_profiles(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+async def project(settings: Settings, keys: Keys, r: aredis.Redis, events: list[dict[str, Any]]) -> None:
+    """Append ``events`` and apply them with a burst worker."""
+    produce(settings, keys, events)
+    await Worker(r, settings).run(burst=True)
+
+
 def as_dict(profile: AgentProfile) -> dict[str, Any]:
     return {
         "agent": profile.agent,
@@ -88,8 +94,7 @@ async def test_profiles_match_an_independent_count(
     settings = settings.with_overrides(partitions=partitions, batch_size=97)
     keys = Keys(settings.key_prefix, 1, partitions)
     events = varied(1500, seed=partitions)
-    produce(settings, keys, events)
-    await Worker(async_redis, settings).run(burst=True)
+    await project(settings, keys, async_redis, events)
     profiles = await ViewReader(async_redis, keys).profiles()
     expected = expected_profiles(events)
     if partitions == 1:
@@ -112,8 +117,7 @@ async def test_capped_maps_keep_the_first_values_and_count_the_rest_as_overflow(
     keys = Keys(settings.key_prefix)
     targets = ["t5", "t1", "t5", "t9", "t2", "t1", "t7", "t9", "t2", "t5", "t8"]
     events = [event_dict(action_target=t, action_type=f"type-{i % 2}") for i, t in enumerate(targets)]
-    produce(settings, keys, events)
-    await Worker(async_redis, settings).run(burst=True)
+    await project(settings, keys, async_redis, events)
     [profile] = await ViewReader(async_redis, keys).profiles()
     # the first three distinct targets in stream order are kept, with every later occurrence
     assert profile.targets == [("t5", 3), ("t1", 2), ("t9", 2)]
@@ -128,8 +132,7 @@ async def test_no_profiles_are_written_when_anomaly_projection_is_off(
 ) -> None:
     settings = settings.with_overrides(anomalies=False)
     keys = Keys(settings.key_prefix)
-    produce(settings, keys, varied(50, seed=9))
-    await Worker(async_redis, settings).run(burst=True)
+    await project(settings, keys, async_redis, varied(50, seed=9))
     assert await async_redis.hget(keys.totals(0), "total") == b"50"
     profile_keys = [k async for k in async_redis.scan_iter(match=f"{settings.key_prefix}:v1:*:p[nfo]:*")]
     profile_keys += [k async for k in async_redis.scan_iter(match=f"{settings.key_prefix}:v1:*:prof:*")]
@@ -171,13 +174,11 @@ async def test_a_reader_follows_new_events_of_an_agent_it_has_read(
     """The maps of an agent are re-read once its profile hash changes, and only then."""
     keys = Keys(settings.key_prefix)
     first = varied(300, seed=21)
-    produce(settings, keys, first)
-    await Worker(async_redis, settings).run(burst=True)
+    await project(settings, keys, async_redis, first)
     reader = ViewReader(async_redis, keys)
     assert [as_dict(p) for p in await reader.profiles()] == expected_profiles(first)
     more = [event_dict(agent_id="beta", action_target=f"new-{i}", action_type="tool_9") for i in range(5)]
-    produce(settings, keys, more)
-    await Worker(async_redis, settings).run(burst=True)
+    await project(settings, keys, async_redis, more)
     again = [as_dict(p) for p in await reader.profiles()]
     assert again == expected_profiles(first + more)
     beta = next(p for p in again if p["agent"] == "beta")
@@ -190,8 +191,7 @@ async def test_views_without_order_lists_are_read_in_first_seen_order(
     """Views projected before the order lists existed: the first-seen hashes give the order."""
     keys = Keys(settings.key_prefix)
     events = varied(400, seed=5)
-    produce(settings, keys, events)
-    await Worker(async_redis, settings).run(burst=True)
+    await project(settings, keys, async_redis, events)
     lists = [k async for k in async_redis.scan_iter(match=f"{settings.key_prefix}:v1:*:po:*")]
     assert len(lists) == 8  # four agents (one of them none), types and targets
     await async_redis.delete(*lists)
@@ -206,8 +206,7 @@ async def test_the_two_agents_that_share_a_name_come_with_first_appearances(
         event_dict(agent_id=agent, action_target=target)
         for agent, target in [(None, "a"), ("default", "b"), (None, "c"), ("other", "d"), ("default", "a")]
     ]
-    produce(settings, keys, events)
-    await Worker(async_redis, settings).run(burst=True)
+    await project(settings, keys, async_redis, events)
     profiles = {p.agent: p for p in await ViewReader(async_redis, keys).profiles()}
     ids = [(await async_redis.xrange(keys.stream(0)))[i][0].decode() for i in range(5)]
     at = [tuple(int(x) for x in i.split("-")) for i in ids]
