@@ -247,8 +247,10 @@ class Writer:
             # and a row nothing lists is never shown. It keeps ~1 MB of payloads out of
             # the script's arguments and lets reads run between the two commands.
             rows = self._keys.audit_rows(p)
+            pipe = self._redis.pipeline(transaction=False)  # one round trip, however many chunks
             for i in range(0, len(batch.audit.rows), 500):
-                await self._redis.hset(rows, mapping=dict(batch.audit.rows[i : i + 500]))
+                pipe.hset(rows, mapping=dict(batch.audit.rows[i : i + 500]))
+            await pipe.execute()
         # The ids to acknowledge travel inside the ops (one argument, packed in C,
         # rather than a thousand for the client to frame one by one).
         ops["k"] = ack_ids
