@@ -3,7 +3,10 @@
 Events are validated before anything is sent (a bad event raises
 :class:`InvalidEvent` and sends nothing). A missing timestamp is filled from
 the injected clock; a missing decision is filled by the policy, if one is
-given. ``emit_many`` sends one pipelined round trip per call.
+given. ``emit_many`` sends one pipelined round trip per call. With a
+``signer`` (the ``AEGIS_SIGNING_KEY`` the projectors hold), each entry
+carries a tag saying it was validated here, so the projector need not walk
+it again (see :mod:`aegis_stream.signing`).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from aegis_stream.errors import InvalidEvent, StoreError
 from aegis_stream.events import AuditEvent, parse_event, utc_datetime
 from aegis_stream.keys import Keys, partition_for
 from aegis_stream.policy import Policy
+from aegis_stream.signing import Signer
 from aegis_stream.store import AsyncClient, SyncClient
-from aegis_stream.wire import DEFAULT_MAX_BYTES, ENTRY_FIELD, encode
+from aegis_stream.wire import DEFAULT_MAX_BYTES, encode, entry_fields
 
 EventLike = Mapping[str, Any] | AuditEvent
 
@@ -50,26 +54,28 @@ class _Base:
         clock: Callable[[], int],
         maxlen: int | None,
         max_future_skew_ms: int | None = None,
+        signer: Signer | None = None,
     ) -> None:
         self.keys = keys
+        self.signer = signer
         self.policy = policy
         self.max_bytes = max_bytes
         self.clock = clock
         self.maxlen = maxlen
         self.max_future_skew_ms = max_future_skew_ms
 
-    def _encode(self, events: Iterable[EventLike]) -> list[tuple[str, bytes]]:
+    def _encode(self, events: Iterable[EventLike]) -> list[tuple[str, dict[Any, Any]]]:
         now = self.clock()
         return [self._encode_one(raw, now) for raw in events]
 
-    def _encode_one(self, raw: EventLike, now: int) -> tuple[str, bytes]:
+    def _encode_one(self, raw: EventLike, now: int) -> tuple[str, dict[Any, Any]]:
         event = prepare(raw, now_us=now, policy=self.policy)
         skew = self.max_future_skew_ms
         if skew is not None and event.ts_us > now + skew * 1000:
             # the projector would dead-letter it (measured from the append): say so now
             raise InvalidEvent(f"timestamp: {event.timestamp} is more than {skew} ms ahead of now")
         stream = self.keys.stream(partition_for(event.agent_id, self.keys.partitions))
-        return stream, encode(event, self.max_bytes)
+        return stream, entry_fields(encode(event, self.max_bytes), self.signer)
 
 
 class Producer(_Base):
@@ -84,8 +90,9 @@ class Producer(_Base):
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], int] = wall_clock_us,
         maxlen: int | None = None,
+        signer: Signer | None = None,
     ) -> None:
-        super().__init__(keys, policy=policy, max_bytes=max_bytes, clock=clock, maxlen=maxlen)
+        super().__init__(keys, policy=policy, max_bytes=max_bytes, clock=clock, maxlen=maxlen, signer=signer)
         self._client = client
 
     def emit(self, event: EventLike) -> str:
@@ -98,8 +105,8 @@ class Producer(_Base):
         if not encoded:
             return []
         pipe = self._client.pipeline(transaction=False)
-        for stream, payload in encoded:
-            pipe.xadd(stream, {ENTRY_FIELD: payload}, maxlen=self.maxlen, approximate=True)
+        for stream, fields in encoded:
+            pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
         try:
             ids = pipe.execute()
         except (redis.RedisError, RedisClusterException) as e:
@@ -124,6 +131,7 @@ class AsyncProducer(_Base):
         clock: Callable[[], int] = wall_clock_us,
         maxlen: int | None = None,
         max_future_skew_ms: int | None = None,
+        signer: Signer | None = None,
     ) -> None:
         super().__init__(
             keys,
@@ -132,6 +140,7 @@ class AsyncProducer(_Base):
             clock=clock,
             maxlen=maxlen,
             max_future_skew_ms=max_future_skew_ms,
+            signer=signer,
         )
         self._client = client
 
@@ -147,7 +156,7 @@ class AsyncProducer(_Base):
         """Append the valid ones of ``events`` (one round trip); per event, its stream id or why not."""
         now = self.clock()
         refusals: list[InvalidEvent | None] = []
-        valid: list[tuple[str, bytes]] = []
+        valid: list[tuple[str, dict[Any, Any]]] = []
         for raw in events:
             try:
                 valid.append(self._encode_one(raw, now))
@@ -157,12 +166,12 @@ class AsyncProducer(_Base):
         ids = iter(await self._append(valid))
         return [next(ids) if refused is None else refused for refused in refusals]
 
-    async def _append(self, encoded: list[tuple[str, bytes]]) -> list[str]:
+    async def _append(self, encoded: list[tuple[str, dict[Any, Any]]]) -> list[str]:
         if not encoded:
             return []
         pipe = self._client.pipeline(transaction=False)
-        for stream, payload in encoded:
-            pipe.xadd(stream, {ENTRY_FIELD: payload}, maxlen=self.maxlen, approximate=True)
+        for stream, fields in encoded:
+            pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
         try:
             ids = await pipe.execute()
         except (redis.RedisError, RedisClusterException) as e:

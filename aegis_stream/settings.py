@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aegis_stream.errors import ConfigError
+from aegis_stream.signing import MIN_KEY_CHARS
 
 # environment variable -> Settings attribute
 ENV_VARS: dict[str, str] = {
@@ -23,6 +24,7 @@ ENV_VARS: dict[str, str] = {
     "AEGIS_PORT": "port",
     "AEGIS_API_TOKEN": "api_token",
     "AEGIS_INGEST_TOKEN": "ingest_token",
+    "AEGIS_SIGNING_KEY": "signing_key",
     "AEGIS_BATCH_SIZE": "batch_size",
     "AEGIS_BLOCK_MS": "block_ms",
     "AEGIS_CLAIM_IDLE_MS": "claim_idle_ms",
@@ -46,7 +48,7 @@ _MONTH_MS = 30 * 86_400_000
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
-_SECRET_ATTRS = frozenset({"api_token", "ingest_token", "redis_url"})
+_SECRET_ATTRS = frozenset({"api_token", "ingest_token", "signing_key", "redis_url"})
 
 
 def default_data_dir(env: Mapping[str, str]) -> str:
@@ -69,6 +71,8 @@ class Settings:
     port: int = 8000
     api_token: str | None = None
     ingest_token: str | None = None
+    # shared by producers and projectors: entries a producer signed are not re-walked (see signing.py)
+    signing_key: str | None = None
     batch_size: int = 1000
     block_ms: int = 1000
     claim_idle_ms: int = 30_000
@@ -170,6 +174,16 @@ class Settings:
                 raise ConfigError(
                     f"{var} must be non-empty, without surrounding spaces or control characters"
                 )
+        if self.signing_key is not None and (
+            len(self.signing_key) < MIN_KEY_CHARS
+            or self.signing_key != self.signing_key.strip()
+            or not _printable(self.signing_key)
+        ):
+            raise ConfigError(
+                f"AEGIS_SIGNING_KEY must be at least {MIN_KEY_CHARS} characters, without surrounding "
+                "spaces or control characters (make one with: python -c "
+                "'import secrets; print(secrets.token_hex(32))')"
+            )
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)

@@ -27,6 +27,7 @@ from aegis_stream.events import (
     build_event,
     is_secret_key,
 )
+from aegis_stream.signing import MAC_FIELD, Signer
 
 ENTRY_FIELD = b"e"
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -224,16 +225,102 @@ def decode_entry(fields: dict[bytes, bytes], max_bytes: int = DEFAULT_MAX_BYTES)
     return decode_stored(fields, max_bytes)[0]
 
 
-def decode_stored(fields: dict[bytes, bytes], max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[AuditEvent, bytes]:
+def entry_fields(payload: bytes, signer: Signer | None = None) -> dict[bytes, bytes]:
+    """The field map a producer appends for one payload: ``e``, and with a signer its tag ``s``."""
+    if signer is None:
+        return {ENTRY_FIELD: payload}
+    return {ENTRY_FIELD: payload, MAC_FIELD: signer.tag(payload)}
+
+
+def decode_stored(
+    fields: dict[bytes, bytes], max_bytes: int = DEFAULT_MAX_BYTES, signed: SignedReader | None = None
+) -> tuple[AuditEvent, bytes]:
     """Decode one stream entry, and give the payload to keep in the audit log.
 
     That is the entry's own payload when it is already in the form the
     producer writes (the checked fast path: nothing to redact), else the
     validated, redacted event encoded again, so the audit log never keeps a
     secret a raw ``XADD`` carried.
+
+    With ``signed``, an entry whose tag verifies is a producer's own,
+    validated work: only the fields the projection reads are decoded, and the
+    event's ``action_params`` and ``result_data`` are left empty (the audit
+    log keeps them in the payload). This is for the projector alone.
     """
     payload = fields.get(ENTRY_FIELD)
     if payload is None:
         raise InvalidEvent("wire: stream entry has no 'e' field")
+    if signed is not None and len(payload) <= max_bytes:
+        tag = fields.get(MAC_FIELD)
+        if tag is not None and signed.signer.verify(payload, tag):
+            head = signed.head(payload)
+            if head is not None:
+                return head, payload
     event, as_written = _decode(payload, max_bytes)
     return event, payload if as_written else encode(event, max_bytes=2 * len(payload) + 1024)
+
+
+_BULK = frozenset(("p", "rd"))  # params and result data: neither is projected
+
+
+class SignedReader:
+    """Reads the projected fields of payloads a producer signed, skipping the bulky ones undecoded.
+
+    One msgpack unpacker serves every payload (making one costs more than
+    reading a payload's head); it is replaced whenever a payload is not read
+    to its exact end, so one odd payload cannot shift the next.
+    """
+
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+        self._unpacker = msgpack.Unpacker(raw=False)
+        self._read = 0  # bytes the unpacker has consumed so far
+
+    def head(self, payload: bytes) -> AuditEvent | None:
+        """The event's projected fields; None (validate in full) for anything but the producer's form.
+
+        A tag only vouches for whoever holds the key, so this still refuses to guess.
+        """
+        unpacker = self._unpacker
+        body: dict[str, Any] = {}
+        try:
+            unpacker.feed(payload)
+            for _ in range(unpacker.read_map_header()):
+                key = unpacker.unpack()
+                if key in _BULK:
+                    unpacker.skip()
+                else:
+                    body[key] = unpacker.unpack()
+            self._read += len(payload)
+            if unpacker.tell() != self._read:
+                raise ValueError("payload not read to its end")
+            get = body.get
+            event = AuditEvent(
+                session_id=body["s"],
+                ts_us=body["t"],
+                action_type=body["at"],
+                action_target=body["tg"],
+                action_desc=get("d"),
+                risk_level=body["r"],
+                approval=body["a"],
+                matched_rule=get("m"),
+                human_decision=get("h"),
+                result_status=get("rs"),
+                result_error=get("re"),
+                agent_id=get("ag"),
+                parent_agent_id=get("pa"),
+                chain_id=get("c"),
+                chain_depth=get("cd", 0),
+                event_id=get("id"),
+            )
+        except Exception:  # not the producer's form after all: msgpack raises several types
+            self._unpacker, self._read = msgpack.Unpacker(raw=False), 0
+            return None
+        if (
+            body.get("v") != SCHEMA_VERSION
+            or type(event.ts_us) is not int
+            or event.approval not in APPROVALS
+            or event.risk_level not in RISK_LEVELS
+        ):
+            return None
+        return event

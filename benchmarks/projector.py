@@ -2,7 +2,10 @@
 
 Two data sets: the bundled real tau-bench sample (repeated, each event with
 its own event_id) and synthetic events whose fields vary independently (the
-worst case for pre-aggregation).
+worst case for pre-aggregation), each appended unsigned and signed (the
+producers and the projector share AEGIS_SIGNING_KEY, so the projector does
+not walk params and tool replies again). The process collects garbage as
+``aegis-stream worker`` does (runtime.tune_gc_for_batches).
 
     python -m benchmarks.projector [--events 100000] [--batch 1000]
 
@@ -26,7 +29,9 @@ from aegis_stream.events import AuditEvent, event_to_dict
 from aegis_stream.importers import read_events
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.producer import Producer
+from aegis_stream.runtime import tune_gc_for_batches
 from aegis_stream.settings import Settings
+from aegis_stream.signing import signer_for
 from aegis_stream.worker import Worker
 from benchmarks._common import redis_url
 from benchmarks._machine import describe
@@ -100,14 +105,20 @@ def script_time(client: redis.Redis) -> tuple[int, int]:
     return int(stats.get("calls", 0)), int(stats.get("usec", 0))
 
 
-def measure(url: str, events: list[dict[str, object]], batch: int) -> tuple[float, float, float]:
+SIGNING_KEY = "benchmark-signing-key-" + "0" * 16
+
+
+def measure(
+    url: str, events: list[dict[str, object]], batch: int, *, signed: bool
+) -> tuple[float, float, float]:
     """Seconds for raw read+ack and for the projector, and server ms per apply script call."""
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
-    settings = Settings(redis_url=url, key_prefix=prefix, batch_size=batch)
+    key = SIGNING_KEY if signed else None
+    settings = Settings(redis_url=url, key_prefix=prefix, batch_size=batch, signing_key=key)
     keys = Keys(prefix)
     client = redis.Redis.from_url(url)
     try:
-        producer = Producer(client, keys)
+        producer = Producer(client, keys, signer=signer_for(key))
         for i in range(0, len(events), 1000):
             producer.emit_many(events[i : i + 1000])
         raw_s = asyncio.run(raw_read_ack(url, keys.stream(0), batch))
@@ -134,15 +145,19 @@ def section(url: str, n: int, batch: int) -> Section:
         ["data set", "events", "raw read+ack ev/s", "projector ev/s", "ratio", "ms/script"],
         notes=[
             f"burst Worker, batches of {batch}; raw: XREADGROUP + XACK of the same entries, no processing;",
+            "signed: producers and projector share AEGIS_SIGNING_KEY (the projector trusts their checks);",
             "ms/script: server time per apply script (INFO commandstats).",
         ],
     )
+    tune_gc_for_batches()
     for name, events in (
-        ("real tau-bench sample, repeated", real_events(n, now)),
+        ("real tau-bench sample", real_events(n, now)),
         ("synthetic, high cardinality", sample_events(n, now)),
     ):
-        raw_s, proj_s, script_ms = measure(url, events, batch)
-        out.add(name, n, round(n / raw_s), round(n / proj_s), raw_s / proj_s, script_ms)
+        for signed in (False, True):
+            raw_s, proj_s, script_ms = measure(url, events, batch, signed=signed)
+            entries = "signed" if signed else "unsigned"
+            out.add(f"{name}, {entries}", n, round(n / raw_s), round(n / proj_s), raw_s / proj_s, script_ms)
     return out
 
 

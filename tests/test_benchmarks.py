@@ -36,7 +36,8 @@ def run(module: str, *args: str, redis_url: str) -> str:
 
 def test_projector_benchmark_smoke(redis_url: str) -> None:
     out = run("benchmarks.projector", "--events", "2000", "--batch", "500", redis_url=redis_url)
-    assert "real tau-bench sample, repeated" in out and "synthetic, high cardinality" in out
+    for name in ("real tau-bench sample", "synthetic, high cardinality"):
+        assert f"{name}, unsigned" in out and f"{name}, signed" in out
 
 
 def test_memory_benchmark_smoke(redis_url: str) -> None:

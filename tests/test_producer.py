@@ -12,6 +12,7 @@ from aegis_stream.errors import InvalidEvent, StoreError
 from aegis_stream.keys import Keys
 from aegis_stream.policy import parse_policy
 from aegis_stream.producer import AsyncProducer, Producer
+from aegis_stream.signing import Signer
 from aegis_stream.wire import decode_entry
 from tests.conftest import event_dict
 
@@ -121,3 +122,18 @@ def test_an_unclassifiable_event_names_the_field_at_fault(sync_redis: redis.Redi
             producer.emit({**base, **extra})
         assert caught.value.reason == reason
     assert sync_redis.xlen(keys.stream(0)) == 0
+
+
+async def test_with_a_signer_every_entry_carries_the_tag_of_its_payload(
+    sync_redis: redis.Redis, async_redis: aredis.Redis, keys: Keys
+) -> None:
+    signer = Signer("t" * 32)
+    Producer(sync_redis, keys, signer=signer).emit_many([event_dict(action_type="a"), event_dict()])
+    await AsyncProducer(async_redis, keys, signer=signer).emit_each([event_dict(action_type="b"), {}])
+    Producer(sync_redis, keys).emit(event_dict(action_type="plain"))
+    entries = [fields for _, fields in sync_redis.xrange(keys.stream(0))]
+    assert len(entries) == 4
+    for fields in entries[:3]:
+        assert set(fields) == {b"e", b"s"}
+        assert signer.verify(fields[b"e"], fields[b"s"])
+    assert set(entries[3]) == {b"e"}

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import msgpack
 import pytest
 
+from aegis_stream.bundled import DEMO_SAMPLE, data_file
 from aegis_stream.errors import InvalidEvent
-from aegis_stream.events import parse_event
-from aegis_stream.wire import decode, decode_entry, encode
+from aegis_stream.events import AuditEvent, parse_event
+from aegis_stream.importers import read_events
+from aegis_stream.project.batch import aggregate
+from aegis_stream.signing import Signer
+from aegis_stream.wire import SignedReader, decode, decode_entry, decode_stored, encode, entry_fields
 from tests.conftest import event_dict
 
 
@@ -195,3 +200,84 @@ def test_the_fast_path_accepts_only_what_the_validator_accepts_and_agrees() -> N
             accepted += 1
             assert fast == _full_path(body), body
     assert accepted > 100  # the fast path is exercised, not just refused
+
+
+# ---- entries a producer signed ---------------------------------------------------------------
+
+KEY = "s" * 32
+
+
+def _signed_fields(payload: bytes, key: str = KEY) -> dict[bytes, bytes]:
+    return entry_fields(payload, Signer(key))
+
+
+def test_a_signed_entry_is_read_for_its_projected_fields_and_kept_as_written() -> None:
+    event = parse_event(
+        event_dict(
+            action_params={"q": "select", "rows": [1, 2]},
+            result_data={"reply": {"nested": ["a", 1.5]}},
+            matched_rule="r1",
+            result_status="success",
+            human_decision="ok",
+            result_error="none",
+            parent_agent_id="boss",
+            chain_id="c",
+            chain_depth=3,
+            event_id="e-7",
+        )
+    )
+    payload = encode(event)
+    head, kept = decode_stored(_signed_fields(payload), signed=SignedReader(Signer(KEY)))
+    assert kept is payload
+    assert head == replace(event, action_params={}, result_data=None)
+
+
+def test_an_entry_without_a_valid_tag_is_validated_in_full() -> None:
+    # a raw XADD with a secret param, tagged with another key: redacted as any unsigned entry
+    payload = msgpack.packb(
+        {"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto", "p": {"token": "x"}}
+    )
+    reader = SignedReader(Signer(KEY))
+    for fields in (_signed_fields(payload, "o" * 32), {b"e": payload}, {b"e": payload, b"s": b"short"}):
+        event, kept = decode_stored(fields, signed=reader)
+        assert event.action_params == {"token": "[REDACTED]"}
+        assert kept != payload and b"x" not in msgpack.unpackb(kept)["p"]["token"].encode()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        msgpack.packb([1, 2]),  # not a map
+        msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"})[:-3],  # cut
+        msgpack.packb({"v": 2, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"}),
+        msgpack.packb({"v": 1, "t": "0", "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"}),
+        msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "low", "a": "never"}),
+        msgpack.packb({"v": 1, "t": 0, "at": "a", "tg": "t", "r": "LOW", "a": "auto"}),  # no session
+        msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"}) + b"\x01",
+    ],
+)
+def test_a_tag_does_not_make_a_malformed_payload_acceptable(payload: bytes) -> None:
+    reader = SignedReader(Signer(KEY))
+    with pytest.raises(InvalidEvent):
+        decode_stored(_signed_fields(payload), signed=reader)
+    # and the reader is not thrown off for the entries after it
+    good = encode(parse_event(event_dict(action_type="next")))
+    head, _ = decode_stored(_signed_fields(good), signed=reader)
+    assert head.action_type == "next"
+
+
+def test_the_head_of_every_real_event_projects_as_the_whole_event() -> None:
+    events = [e for e in read_events(data_file(DEMO_SAMPLE), now_us=1_800_000_000_000_000)]
+    assert len(events) == 1164
+    reader = SignedReader(Signer(KEY))
+    heads, fulls = [], []
+    for i, event in enumerate(events):
+        assert isinstance(event, AuditEvent)
+        payload = encode(event)
+        heads.append((f"{i + 1}-0", decode_stored(_signed_fields(payload), signed=reader)[0]))
+        fulls.append((f"{i + 1}-0", decode_stored({b"e": payload})[0]))
+    assert sum(1 for _, e in fulls if e.result_data) > 500  # the sample does carry tool replies
+    a, b = aggregate(heads), aggregate(fulls)
+    for view in ("totals", "dims", "first_seen", "buckets", "profile_counters", "profile_maps", "span"):
+        assert getattr(a, view) == getattr(b, view), view
+    assert a.clusters == b.clusters and a.profile_spans == b.profile_spans

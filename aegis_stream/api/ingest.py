@@ -85,6 +85,7 @@ async def ingest(request: Request) -> JSONResponse:
         max_bytes=state.settings.max_event_bytes,
         clock=state.clock_us,
         max_future_skew_ms=state.settings.max_future_skew_ms,
+        signer=state.signer,
     )
     outcomes = await producer.emit_each(events)
     results: list[dict[str, Any]] = []

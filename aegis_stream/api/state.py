@@ -11,6 +11,7 @@ from starlette.requests import Request
 from aegis_stream.keys import Keys
 from aegis_stream.policy import Policy
 from aegis_stream.settings import Settings
+from aegis_stream.signing import Signer, signer_for
 from aegis_stream.store import AsyncClient
 from aegis_stream.views import ViewReader
 
@@ -33,6 +34,10 @@ class AppState:
     live: LiveHub | None = None  # the live stream's shared reader, made by its first subscriber
     # profile stamp -> its JSON in anomalies/profiles, for the agents of the last request
     rendered_profiles: dict[tuple[Any, ...], bytes] = field(default_factory=dict)
+    signer: Signer | None = None  # tags what the ingest endpoint appends (AEGIS_SIGNING_KEY)
+
+    def __post_init__(self) -> None:
+        self.signer = signer_for(self.settings.signing_key)
 
     def now_ms(self) -> int:
         """The injected clock, in milliseconds."""

@@ -7,22 +7,44 @@ crash leaves either all of it or none of it.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import msgpack
+from redis.exceptions import NoScriptError
 
 from aegis_stream.buckets import BUCKET_SIZES, bucket_expiry
 from aegis_stream.keys import GROUP, Keys
-from aegis_stream.project.prepare import DeadLetter, Fields, PreparedBatch, decode_entries, fold, raw_payload
+from aegis_stream.project.prepare import (
+    DeadLetter,
+    Decoded,
+    Fields,
+    PreparedBatch,
+    decode_entries,
+    fold,
+    raw_payload,
+)
 from aegis_stream.settings import Settings
+from aegis_stream.signing import signer_for
 from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import entry_ms, text
+from aegis_stream.wire import SignedReader
 
+FOLD_SLICE = 100  # events folded between turns of the event loop (see Writer.fold_yielding)
 APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
 _PERIOD_BY_SIZE = {p.size_ms: p for p in BUCKET_SIZES}
 _LONGEST = max(BUCKET_SIZES, key=lambda p: p.lookback_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class LookedUp:
+    """A decoded batch and the event ids of it the store has seen (id -> stream ms)."""
+
+    decoded: Decoded
+    known: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +194,8 @@ class Writer:
         self._keys = keys
         self._settings = settings or Settings()
         self._script = redis.register_script(APPLY_LUA)
+        signer = signer_for(self._settings.signing_key)
+        self._signed = SignedReader(signer) if signer is not None else None
 
     async def prepare(
         self, p: int, entries: list[tuple[str, Fields]], poison: dict[str, int] | None = None
@@ -180,29 +204,76 @@ class Writer:
 
         Entries named in ``poison`` (id -> failed attempts) are dead-lettered unread.
         """
+        return self.fold(await self.look_up(p, entries, poison))
+
+    async def look_up(
+        self,
+        p: int,
+        entries: list[tuple[str, Fields]],
+        poison: dict[str, int] | None = None,
+        *,
+        in_flight: Mapping[str, int] | None = None,
+    ) -> LookedUp:
+        """The first half of :meth:`prepare`: decode, and fetch which event ids were seen before.
+
+        ``in_flight`` holds the event ids (-> stream ms) of a batch sent but not
+        yet applied: the store does not list them yet, and they count as seen.
+        """
         settings, poison = self._settings, poison or {}
         decoded = decode_entries(
             [e for e in entries if e[0] not in poison],
             max_bytes=settings.max_event_bytes,
             max_future_skew_ms=settings.max_future_skew_ms,
+            signed=self._signed,
         )
-        events, dead = decoded.events, decoded.dead
         for entry_id, fields in entries:
             if entry_id in poison:
                 reason = f"poison: {poison[entry_id]} attempts to apply it on its own did not complete"
-                dead.append(DeadLetter(entry_id, reason, raw_payload(fields or {})))
-        ids = list({e.event_id for _, e in events if e.event_id})
+                decoded.dead.append(DeadLetter(entry_id, reason, raw_payload(fields or {})))
+        ids = list({e.event_id for _, e in decoded.events if e.event_id})
         known: dict[str, int] = {}
         if ids and settings.dedupe_window_ms:
             scores = await self._redis.zmscore(self._keys.dedupe(p), ids)
             known = {eid: int(score) for eid, score in zip(ids, scores, strict=True) if score is not None}
+        if in_flight:
+            # after that batch the store holds its first-seen times, which are the later ones
+            known.update((eid, in_flight[eid]) for eid in ids if eid in in_flight)
+        return LookedUp(decoded, known)
+
+    def fold(self, looked: LookedUp) -> PreparedBatch:
+        """The second half of :meth:`prepare` (pure): pre-aggregate, dropping the duplicates."""
+        decoded = looked.decoded
         return fold(
-            events,
-            dead,
-            known_ids=known,
-            dedupe_window_ms=settings.dedupe_window_ms,
-            payloads=decoded.payloads if settings.audit_log else None,
+            decoded.events,
+            decoded.dead,
+            known_ids=looked.known,
+            dedupe_window_ms=self._settings.dedupe_window_ms,
+            payloads=decoded.payloads if self._settings.audit_log else None,
         )
+
+    async def fold_yielding(self, looked: LookedUp, every: int = FOLD_SLICE) -> PreparedBatch:
+        """:meth:`fold`, handing the event loop a turn every ``every`` events.
+
+        The projector folds one batch while another is being sent: sending
+        takes several turns of the loop (checking the connection, writing,
+        draining), and a fold that kept the loop for itself would hold the
+        other batch back until it finished.
+        """
+        decoded, settings = looked.decoded, self._settings
+        payloads = decoded.payloads if settings.audit_log else None
+        batch = PreparedBatch(dead=list(decoded.dead))
+        events = decoded.events
+        for start in range(0, len(events), every):
+            await asyncio.sleep(0)
+            fold(
+                events[start : start + every],
+                [],
+                known_ids=looked.known,
+                dedupe_window_ms=settings.dedupe_window_ms,
+                payloads=payloads,
+                into=batch,
+            )
+        return batch
 
     async def apply(
         self,
@@ -241,22 +312,40 @@ class Writer:
             self._keys.dead(p),
             *view_keys,
         ]
-        if batch.audit.rows:
-            # The rows themselves go first, outside the script: keyed by their stream
-            # position and written the same way by every attempt, they are idempotent,
-            # and a row nothing lists is never shown. It keeps ~1 MB of payloads out of
-            # the script's arguments and lets reads run between the two commands.
-            rows = self._keys.audit_rows(p)
-            pipe = self._redis.pipeline(transaction=False)  # one round trip, however many chunks
-            for i in range(0, len(batch.audit.rows), 500):
-                pipe.hset(rows, mapping=dict(batch.audit.rows[i : i + 500]))
-            await pipe.execute()
         # The ids to acknowledge travel inside the ops (one argument, packed in C,
         # rather than a thousand for the client to frame one by one).
         ops["k"] = ack_ids
         # use_bin_type=False: the cmsgpack bundled with Redis cannot read the bin types
         packed = msgpack.packb(ops, use_bin_type=False)
         args: list[Any] = [GROUP, token, first_id, last_id, now_ms, packed]
-        reply = await self._script(keys=script_keys, args=args)
+        reply = await self._send(p, batch, script_keys, args)
         status, checkpoint = (text(x) for x in reply)
         return ApplyResult(status=status, checkpoint=checkpoint)
+
+    async def _send(self, p: int, batch: PreparedBatch, script_keys: list[str], args: list[Any]) -> Any:
+        """The audit rows and the script in one round trip; the script's reply.
+
+        The rows go first, outside the script: keyed by their stream position
+        and written the same way by every attempt, they are idempotent, and a
+        row nothing lists is never shown. It keeps ~1 MB of payloads out of the
+        script's arguments. Out of memory refuses the rows and the script's
+        first write alike, so the script does not list rows that were refused.
+        """
+        for _attempt in range(2):
+            pipe = self._redis.pipeline(transaction=False)
+            rows = self._keys.audit_rows(p)
+            for i in range(0, len(batch.audit.rows), 500):
+                pipe.hset(rows, mapping=dict(batch.audit.rows[i : i + 500]))
+            # EVALSHA itself, not the Script object: in a pipeline that would first
+            # ask SCRIPT EXISTS, a round trip per batch.
+            pipe.evalsha(self._script.sha, len(script_keys), *script_keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+            reply = replies[-1]
+            if isinstance(reply, NoScriptError):  # a restarted or flushed server
+                await self._redis.script_load(APPLY_LUA)
+                continue
+            for item in replies:
+                if isinstance(item, Exception):
+                    raise item
+            return reply
+        raise NoScriptError("the apply script vanished twice in a row")

@@ -22,7 +22,7 @@ from aegis_stream.events import AuditEvent
 from aegis_stream.project.auditlog import AuditLogDelta, order_key
 from aegis_stream.project.batch import BatchDelta
 from aegis_stream.streamids import entry_ms
-from aegis_stream.wire import ENTRY_FIELD, decode_stored
+from aegis_stream.wire import ENTRY_FIELD, SignedReader, decode_stored
 
 Fields = dict[bytes, bytes] | None
 
@@ -63,8 +63,18 @@ def raw_payload(fields: dict[bytes, bytes]) -> bytes:
     return payload if payload is not None else msgpack.packb(fields, use_bin_type=True)
 
 
-def decode_entries(entries: list[tuple[str, Fields]], *, max_bytes: int, max_future_skew_ms: int) -> Decoded:
-    """Decode entries in order; the invalid and the too-far-future ones become dead letters."""
+def decode_entries(
+    entries: list[tuple[str, Fields]],
+    *,
+    max_bytes: int,
+    max_future_skew_ms: int,
+    signed: SignedReader | None = None,
+) -> Decoded:
+    """Decode entries in order; the invalid and the too-far-future ones become dead letters.
+
+    With ``signed``, entries a producer signed are read without walking
+    their params and result data (see :func:`aegis_stream.wire.decode_stored`).
+    """
     events: list[tuple[str, AuditEvent]] = []
     dead: list[DeadLetter] = []
     payloads: dict[str, bytes] = {}
@@ -72,7 +82,7 @@ def decode_entries(entries: list[tuple[str, Fields]], *, max_bytes: int, max_fut
         if fields is None:  # deleted between read and claim: nothing left to count
             continue
         try:
-            event, payloads[entry_id] = decode_stored(fields, max_bytes)
+            event, payloads[entry_id] = decode_stored(fields, max_bytes, signed)
         except InvalidEvent as e:
             dead.append(DeadLetter(entry_id, e.reason, raw_payload(fields)))
             continue
@@ -96,14 +106,20 @@ def fold(
     known_ids: Mapping[str, int],
     dedupe_window_ms: int,
     payloads: Mapping[str, bytes] | None = None,
+    into: PreparedBatch | None = None,
 ) -> PreparedBatch:
     """Pre-aggregate decoded events, dropping duplicates of ``event_id`` within the window.
 
     ``known_ids`` maps event ids to the stream ms at which they were first
     applied (from earlier batches). With ``payloads`` (entry id -> payload),
-    each counted event is also appended to the audit log.
+    each counted event is also appended to the audit log. With ``into``, the
+    events (which follow those already in it) are added to that batch.
     """
-    batch = PreparedBatch(dead=list(dead))
+    if into is None:
+        batch = PreparedBatch(dead=list(dead))
+    else:
+        batch = into
+        batch.dead.extend(dead)
     for entry_id, event in events:
         eid = event.event_id
         if eid is not None and dedupe_window_ms > 0:

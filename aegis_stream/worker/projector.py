@@ -4,10 +4,16 @@ Per partition: hold the lease, first re-process every pending entry (a dead
 predecessor's reads), then read new entries in batches. Each batch is decoded
 (bad entries become dead letters), pre-aggregated and applied by one fenced
 script that also acknowledges it.
+
+New batches overlap: batch N+1 is read and decoded, then batch N is sent,
+and N+1 is pre-aggregated while the server applies N. N+1 is sent only once
+N has been applied, so the order and the fence are what they would be one
+batch at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import secrets
@@ -17,8 +23,10 @@ from typing import Any
 import redis
 
 from aegis_stream.apply import Writer
+from aegis_stream.apply.writer import ApplyResult
 from aegis_stream.clock import wall_clock_ms
 from aegis_stream.keys import GROUP, Keys
+from aegis_stream.project.prepare import PreparedBatch
 from aegis_stream.settings import Settings
 from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient
 from aegis_stream.streamids import entry_ms, id_key, text
@@ -60,6 +68,8 @@ class PartitionProjector:
         self.lease = Lease(redis, keys.lease(p), f"{consumer}:{secrets.token_hex(8)}", settings.lease_ms)
         self._renewed_ms = 0
         self.applied_events = 0
+        # a batch read and prepared, to be applied at the next step (see step)
+        self._ready: tuple[list[Entry], PreparedBatch] | None = None
 
     async def ensure_group(self) -> None:
         """Create the consumer group from the start of the stream (never ``$``), idempotently."""
@@ -78,27 +88,94 @@ class PartitionProjector:
         keys = self._base_keys.following(await self._redis.get(self._base_keys.views_pointer()))
         if keys.version == self._keys.version:
             return
+        await self.flush()  # the batch ready was prepared for the version it is leaving
         checkpoint = await self._redis.hget(keys.checkpoint(self.p), "id")
         await self._redis.xgroup_setid(keys.stream(self.p), GROUP, id=text(checkpoint or b"0"))
         self._keys, self._writer = keys, Writer(self._redis, keys, self._settings)
         log.info("partition %d: now writing views version %d", self.p, keys.version)
 
     async def step(self, *, block_ms: int | None) -> int:
-        """Read and apply one batch of new entries; returns how many entries it handled."""
+        """Read a batch of new entries, apply the one read before, prepare this one; how many it read.
+
+        A batch is applied at the next step (or by :meth:`flush`), which also
+        raises its error (a lost lease, say).
+        """
         await self._keep_lease()
         await self.follow_version()
+        ready, self._ready = self._ready, None
+        # Read before sending the batch ready: the server runs one command at a
+        # time, and a read queued behind the script would wait for all of it.
         reply: Any = await self._redis.xreadgroup(
             GROUP,
             self._consumer,
             {self._keys.stream(self.p): ">"},
             count=self._settings.batch_size,
-            block=block_ms,
+            block=None if ready else block_ms,  # a batch is waiting: do not hold it back
         )
         entries: list[Entry] = []
         for _stream, items in reply or []:
-            entries.extend((text(i), f) for i, f in items)
-        await self.process(entries)
+            entries.extend((text(i), f) for i, f in items)  # one stream: in id order already
+        sending: asyncio.Task[None] | None = None
+        try:
+            seen = ready[1].seen_ids if ready else None
+            looked = await self._writer.look_up(self.p, entries, in_flight=seen) if entries else None
+            if ready:
+                sending = asyncio.create_task(self._apply_new(*ready))
+            if looked:
+                # folded in slices, each after a turn of the loop, so that the batch
+                # ready is sent and applied by the server meanwhile
+                self._ready = (entries, await self._writer.fold_yielding(looked))
+        finally:
+            if sending is not None:
+                await sending
         return len(entries)
+
+    async def flush(self) -> None:
+        """Apply the batch read and prepared but not yet sent, if any."""
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            await self._apply_new(*ready)
+
+    def forget(self) -> None:
+        """Drop the batch prepared but not sent: its entries stay pending, to be re-processed."""
+        self._ready = None
+
+    async def _apply_new(self, entries: list[Entry], batch: PreparedBatch) -> None:
+        """Apply a batch of new entries prepared ahead; if it was fenced, the careful path re-filters it."""
+        result = await self._apply(entries, batch)
+        if result.status == "lease":
+            raise LeaseLost(result.checkpoint)
+        if result.status != "ok":  # a rewound group delivered entries the checkpoint covers
+            await self.process(entries)
+
+    async def _apply(self, entries: list[Entry], batch: PreparedBatch) -> ApplyResult:
+        """Send one prepared batch (entries in id order) to the fenced script; count it if it was applied."""
+        now = self._clock()
+        result = await self._writer.apply(
+            self.p,
+            token=self.lease.token,
+            first_id=entries[0][0],
+            last_id=entries[-1][0],
+            ack_ids=[i for i, _ in entries],
+            batch=batch,
+            now_ms=now,
+            trim_minid=self._trim_minid(entries[-1][0], now),
+        )
+        if result.status == "ok":
+            self._applied(batch)
+        return result
+
+    def _applied(self, batch: PreparedBatch) -> None:
+        self.applied_events += batch.delta.events
+        if batch.dead:
+            first = batch.dead[0]
+            log.warning(
+                "partition %d: %d entries dead-lettered (first %s: %s)",
+                self.p,
+                len(batch.dead),
+                first.entry_id,
+                first.reason,
+            )
 
     async def recover(self) -> int:
         """Re-process every pending entry of the group (any consumer), oldest first.
@@ -209,29 +286,9 @@ class PartitionProjector:
                     await self._redis.xack(self._keys.stream(self.p), GROUP, *done)
             if not entries:
                 return
-            now = self._clock()
             batch = await self._writer.prepare(self.p, entries, poison)
-            result = await self._writer.apply(
-                self.p,
-                token=self.lease.token,
-                first_id=entries[0][0],
-                last_id=entries[-1][0],
-                ack_ids=[i for i, _ in entries],
-                batch=batch,
-                now_ms=now,
-                trim_minid=self._trim_minid(entries[-1][0], now),
-            )
+            result = await self._apply(entries, batch)
             if result.status == "ok":
-                self.applied_events += batch.delta.events
-                if batch.dead:
-                    first = batch.dead[0]
-                    log.warning(
-                        "partition %d: %d entries dead-lettered (first %s: %s)",
-                        self.p,
-                        len(batch.dead),
-                        first.entry_id,
-                        first.reason,
-                    )
                 return
             if result.status == "lease":
                 raise LeaseLost(result.checkpoint)

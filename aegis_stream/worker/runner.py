@@ -106,6 +106,7 @@ class Worker:
 
     async def _activate(self, pp: PartitionProjector, standing_by: bool) -> bool:
         """Take the partition's lease and re-process its pending entries; False if another holds it."""
+        pp.forget()  # prepared before the lease was lost or the store failed: re-processed below
         await check_partitions(self._redis, self.keys)
         await pp.ensure_group()
         extra = {"partition": pp.p}
@@ -152,7 +153,7 @@ class Worker:
                     log.info("partition %d: drained", pp.p, extra=extra)
                     break
                 if not burst and await self.share.over(self._held()):
-                    # between batches: everything read so far is applied and acknowledged
+                    await pp.flush()  # everything read so far is applied and acknowledged
                     await pp.lease.release()
                     await self._lease_changed(health, active=False)
                     active, standing_by = False, True
@@ -195,6 +196,11 @@ class Worker:
             if now - last_report_ms >= PROGRESS_EVERY_MS and pp.applied_events != reported:
                 log.info("partition %d: %d events applied", pp.p, pp.applied_events, extra=extra)
                 reported, last_report_ms = pp.applied_events, now
+        if active:
+            try:
+                await pp.flush()
+            except Exception as e:  # its entries stay pending: the next holder re-processes them
+                log.info("partition %d: the last batch read was not applied (%s)", pp.p, e, extra=extra)
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await pp.lease.release()
         return pp.applied_events

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
 from aegis_stream.views import ViewReader
 from aegis_stream.worker import Worker
+from aegis_stream.worker.projector import LeaseLost, PartitionProjector
 from tests.conftest import event_dict
 
 RISKS = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -439,3 +441,103 @@ async def test_consumers_of_dead_workers_are_removed(
     # the one that held an entry is gone too: the new worker claimed it first
     assert names == {"me"}
     assert await async_redis.hget(keys.totals(0), "total") == b"3"
+
+
+async def test_an_event_id_repeated_in_the_very_next_batch_is_counted_once(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    # Each batch of two repeats the last id of the batch before it, which is still
+    # being applied while this one is prepared: the store does not list that id yet.
+    ids = ["a", "b", "b", "c", "c", "d", "d", "e"]
+    events = [{**event_dict(action_type=f"t-{i}"), "event_id": eid} for i, eid in enumerate(ids)]
+    produce(settings, keys, events)
+    await Worker(async_redis, settings.with_overrides(batch_size=2)).run(burst=True)
+    assert await async_redis.hget(keys.totals(0), "total") == b"5"
+    assert (await async_redis.hgetall(keys.checkpoint(0)))[b"duplicates"] == b"3"
+    counted = {k.decode() for k in await async_redis.hkeys(keys.counts(0, "type"))}
+    assert counted == {"t-0", "t-1", "t-3", "t-5", "t-7"}  # each id's first occurrence
+
+
+async def test_a_batch_read_ahead_when_the_lease_is_lost_is_applied_once_by_the_next_holder(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    events = generated(30)
+    produce(settings, keys, events)
+    small = settings.with_overrides(batch_size=10)
+    pp = PartitionProjector(async_redis, keys, 0, small, consumer="first")
+    await pp.ensure_group()
+    assert await pp.lease.acquire()
+    assert await pp.step(block_ms=None) == 10  # read and prepared, not yet applied
+    assert await async_redis.hget(keys.totals(0), "total") is None
+    await async_redis.set(keys.lease(0), "usurper:token", px=small.lease_ms)  # the lease changes hands
+    with pytest.raises(LeaseLost):
+        await pp.step(block_ms=None)  # sending the first batch is refused; the second was read
+    assert await async_redis.hget(keys.totals(0), "total") is None
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 20
+    await async_redis.delete(keys.lease(0))  # the usurper went away
+    assert await Worker(async_redis, small).run(burst=True) == 30
+    assert await read_views(async_redis, keys) == expected_views(events)
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+
+
+async def test_signed_entries_make_the_same_views_and_audit_log_as_unsigned_ones(
+    redis_url: str, async_redis: aredis.Redis
+) -> None:
+    from aegis_stream.bundled import DEMO_SAMPLE, data_file
+    from aegis_stream.events import AuditEvent
+    from aegis_stream.importers import read_events
+    from aegis_stream.signing import Signer
+    from aegis_stream.views.auditlog import recent
+
+    sample = [e for e in read_events(data_file(DEMO_SAMPLE), now_us=1_800_000_000_000_000)]
+    assert all(isinstance(e, AuditEvent) for e in sample)
+    key = "k" * 32
+    results = []
+    for signer in (None, Signer(key)):
+        prefix = f"test-signed-{uuid.uuid4().hex[:8]}"
+        settings = Settings(redis_url=redis_url, key_prefix=prefix, signing_key=key, batch_size=100)
+        keys = Keys(prefix)
+        client = redis.Redis.from_url(redis_url)
+        try:
+            Producer(client, keys, signer=signer).emit_many(sample)  # type: ignore[arg-type]
+            await Worker(async_redis, settings, clock=lambda: 1_800_000_000_000).run(burst=True)
+            page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=2000)
+            views = await read_views(async_redis, keys)
+            totals = await async_redis.hgetall(keys.totals(0))
+            results.append((views, totals, page.total, [e for _, e in page.rows]))
+        finally:
+            names = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+            if names:
+                client.delete(*names)
+            client.close()
+    unsigned, signed = results
+    assert unsigned == signed
+    assert signed[2] == 1164 and any(e.result_data for e in signed[3])  # full rows, tool replies included
+
+
+async def test_a_mixed_stream_of_signed_unsigned_and_forged_entries(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    from aegis_stream.signing import Signer
+
+    key = "m" * 32
+    signed_settings = settings.with_overrides(signing_key=key)
+    client = redis.Redis.from_url(settings.redis_url or "")
+    try:
+        Producer(client, keys, signer=Signer(key)).emit(event_dict(action_type="signed"))
+        Producer(client, keys).emit(event_dict(action_type="unsigned"))
+    finally:
+        client.close()
+    smuggled = msgpack.packb(
+        {"v": 1, "t": 0, "s": "s", "at": "forged", "tg": "t", "r": "LOW", "a": "auto", "p": {"token": "x"}}
+    )
+    await async_redis.xadd(keys.stream(0), {b"e": smuggled, b"s": Signer("o" * 32).tag(smuggled)})
+    broken = msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "broken", "tg": "t", "r": "LOW", "a": "never"})
+    bad_id = await async_redis.xadd(keys.stream(0), {b"e": broken, b"s": Signer(key).tag(broken)})
+    await Worker(async_redis, signed_settings).run(burst=True)
+    types = {k.decode(): int(v) for k, v in (await async_redis.hgetall(keys.counts(0, "type"))).items()}
+    assert types == {"signed": 1, "unsigned": 1, "forged": 1}
+    [(_, fields)] = await async_redis.xrange(keys.dead(0))
+    assert fields[b"id"] == bad_id and b"approval" in fields[b"reason"]
+    rows = [msgpack.unpackb(v) for v in (await async_redis.hgetall(keys.audit_rows(0))).values()]
+    assert [r["p"] for r in rows if r["at"] == "forged"] == [{"token": "[REDACTED]"}]
