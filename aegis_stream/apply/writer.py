@@ -33,18 +33,10 @@ from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import entry_ms, text
 from aegis_stream.wire import SignedReader
 
-FOLD_SLICE = 100  # events folded between turns of the event loop (see Writer.fold_yielding)
+SLICE = 100  # entries prepared between turns of the event loop (see Writer.prepare_overlapped)
 APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
 _PERIOD_BY_SIZE = {p.size_ms: p for p in BUCKET_SIZES}
 _LONGEST = max(BUCKET_SIZES, key=lambda p: p.lookback_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class LookedUp:
-    """A decoded batch and the event ids of it the store has seen (id -> stream ms)."""
-
-    decoded: Decoded
-    known: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,24 +196,54 @@ class Writer:
 
         Entries named in ``poison`` (id -> failed attempts) are dead-lettered unread.
         """
-        return self.fold(await self.look_up(p, entries, poison))
+        decoded = self.decode(entries, poison)
+        return self.fold(decoded, await self.seen_before(p, decoded))
 
-    async def look_up(
-        self,
-        p: int,
-        entries: list[tuple[str, Fields]],
-        poison: dict[str, int] | None = None,
-        *,
-        in_flight: Mapping[str, int] | None = None,
-    ) -> LookedUp:
-        """The first half of :meth:`prepare`: decode, and fetch which event ids were seen before.
+    async def prepare_overlapped(
+        self, p: int, entries: list[tuple[str, Fields]], *, in_flight: Mapping[str, int]
+    ) -> PreparedBatch:
+        """:meth:`prepare` for a batch read while the one before it is being applied.
 
-        ``in_flight`` holds the event ids (-> stream ms) of a batch sent but not
-        yet applied: the store does not list them yet, and they count as seen.
+        ``in_flight`` holds that batch's event ids (-> stream ms): the store does
+        not list them yet, and they count as seen. The work is done in slices,
+        each after a turn of the event loop: sending the other batch takes
+        several turns (checking the connection, writing, draining), and a
+        preparation that kept the loop to itself would hold it back. The store
+        is asked which ids it has seen only after the fold, so that the question
+        does not wait behind the other batch's script on the server; almost
+        always it has seen none and the fold stands, else it is folded again.
         """
+        decoded = Decoded([], [], {})
+        for start in range(0, len(entries), SLICE):
+            await asyncio.sleep(0)
+            part = self.decode(entries[start : start + SLICE])
+            decoded.events += part.events
+            decoded.dead += part.dead
+            decoded.payloads.update(part.payloads)
+        settings = self._settings
+        batch = PreparedBatch(dead=list(decoded.dead))
+        payloads = decoded.payloads if settings.audit_log else None
+        for start in range(0, len(decoded.events), SLICE):
+            await asyncio.sleep(0)
+            fold(
+                decoded.events[start : start + SLICE],
+                [],
+                known_ids=in_flight,
+                dedupe_window_ms=settings.dedupe_window_ms,
+                payloads=payloads,
+                into=batch,
+            )
+        stored = await self.seen_before(p, decoded)
+        if not stored:
+            return batch
+        # after the batch in flight the store holds its first-seen times, the later ones
+        return self.fold(decoded, {**stored, **in_flight})
+
+    def decode(self, entries: list[tuple[str, Fields]], poison: dict[str, int] | None = None) -> Decoded:
+        """Decode and check entries (pure); those named in ``poison`` are dead-lettered unread."""
         settings, poison = self._settings, poison or {}
         decoded = decode_entries(
-            [e for e in entries if e[0] not in poison],
+            [e for e in entries if e[0] not in poison] if poison else entries,
             max_bytes=settings.max_event_bytes,
             max_future_skew_ms=settings.max_future_skew_ms,
             signed=self._signed,
@@ -230,50 +252,25 @@ class Writer:
             if entry_id in poison:
                 reason = f"poison: {poison[entry_id]} attempts to apply it on its own did not complete"
                 decoded.dead.append(DeadLetter(entry_id, reason, raw_payload(fields or {})))
-        ids = list({e.event_id for _, e in decoded.events if e.event_id})
-        known: dict[str, int] = {}
-        if ids and settings.dedupe_window_ms:
-            scores = await self._redis.zmscore(self._keys.dedupe(p), ids)
-            known = {eid: int(score) for eid, score in zip(ids, scores, strict=True) if score is not None}
-        if in_flight:
-            # after that batch the store holds its first-seen times, which are the later ones
-            known.update((eid, in_flight[eid]) for eid in ids if eid in in_flight)
-        return LookedUp(decoded, known)
+        return decoded
 
-    def fold(self, looked: LookedUp) -> PreparedBatch:
-        """The second half of :meth:`prepare` (pure): pre-aggregate, dropping the duplicates."""
-        decoded = looked.decoded
+    async def seen_before(self, p: int, decoded: Decoded) -> dict[str, int]:
+        """The event ids of a decoded batch the store has recorded, with the stream ms of each."""
+        ids = list({e.event_id for _, e in decoded.events if e.event_id})
+        if not ids or not self._settings.dedupe_window_ms:
+            return {}
+        scores = await self._redis.zmscore(self._keys.dedupe(p), ids)
+        return {eid: int(score) for eid, score in zip(ids, scores, strict=True) if score is not None}
+
+    def fold(self, decoded: Decoded, known: Mapping[str, int]) -> PreparedBatch:
+        """Pre-aggregate a decoded batch (pure), dropping the duplicates of ids in ``known``."""
         return fold(
             decoded.events,
             decoded.dead,
-            known_ids=looked.known,
+            known_ids=known,
             dedupe_window_ms=self._settings.dedupe_window_ms,
             payloads=decoded.payloads if self._settings.audit_log else None,
         )
-
-    async def fold_yielding(self, looked: LookedUp, every: int = FOLD_SLICE) -> PreparedBatch:
-        """:meth:`fold`, handing the event loop a turn every ``every`` events.
-
-        The projector folds one batch while another is being sent: sending
-        takes several turns of the loop (checking the connection, writing,
-        draining), and a fold that kept the loop for itself would hold the
-        other batch back until it finished.
-        """
-        decoded, settings = looked.decoded, self._settings
-        payloads = decoded.payloads if settings.audit_log else None
-        batch = PreparedBatch(dead=list(decoded.dead))
-        events = decoded.events
-        for start in range(0, len(events), every):
-            await asyncio.sleep(0)
-            fold(
-                events[start : start + every],
-                [],
-                known_ids=looked.known,
-                dedupe_window_ms=settings.dedupe_window_ms,
-                payloads=payloads,
-                into=batch,
-            )
-        return batch
 
     async def apply(
         self,

@@ -5,10 +5,10 @@ predecessor's reads), then read new entries in batches. Each batch is decoded
 (bad entries become dead letters), pre-aggregated and applied by one fenced
 script that also acknowledges it.
 
-New batches overlap: batch N+1 is read and decoded, then batch N is sent,
-and N+1 is pre-aggregated while the server applies N. N+1 is sent only once
-N has been applied, so the order and the fence are what they would be one
-batch at a time.
+New batches overlap: batch N+1 is read, then batch N is sent, and N+1 is
+decoded and pre-aggregated while the server applies N. N+1 is sent only
+once N has been applied, so the order and the fence are what they would be
+one batch at a time.
 """
 
 from __future__ import annotations
@@ -115,16 +115,12 @@ class PartitionProjector:
         entries: list[Entry] = []
         for _stream, items in reply or []:
             entries.extend((text(i), f) for i, f in items)  # one stream: in id order already
-        sending: asyncio.Task[None] | None = None
+        sending = asyncio.create_task(self._apply_new(*ready)) if ready else None
         try:
-            seen = ready[1].seen_ids if ready else None
-            looked = await self._writer.look_up(self.p, entries, in_flight=seen) if entries else None
-            if ready:
-                sending = asyncio.create_task(self._apply_new(*ready))
-            if looked:
-                # folded in slices, each after a turn of the loop, so that the batch
-                # ready is sent and applied by the server meanwhile
-                self._ready = (entries, await self._writer.fold_yielding(looked))
+            if entries:
+                seen = ready[1].seen_ids if ready else {}
+                batch = await self._writer.prepare_overlapped(self.p, entries, in_flight=seen)
+                self._ready = (entries, batch)
         finally:
             if sending is not None:
                 await sending
