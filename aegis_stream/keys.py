@@ -12,6 +12,7 @@ keys of one partition live in one slot and one Lua script may touch them):
 
 from __future__ import annotations
 
+import functools
 import json
 import zlib
 from collections.abc import Sequence
@@ -25,6 +26,12 @@ def partition_for(agent_id: str | None, partitions: int) -> int:
     if partitions <= 1:
         return 0
     return zlib.crc32((agent_id or "").encode("utf-8")) % partitions
+
+
+@functools.lru_cache(maxsize=16384)
+def _combo_name(combo: tuple[str | None, ...]) -> str:
+    # cached: the writer names every combination of a batch (~a dozen per event)
+    return "ix:" + json.dumps(list(combo), separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +149,7 @@ class Keys:
 
     def audit_index(self, p: int, combo: Sequence[str | None]) -> str:
         """List of order keys of the events matching one filter combination (see project/auditlog.py)."""
-        return self._view(p, "ix:" + json.dumps(list(combo), separators=(",", ":")))
+        return self._view(p, _combo_name(tuple(combo)))
 
     def dedupe(self, p: int) -> str:
         """Sorted set ``event_id -> stream ms of first occurrence`` within the de-duplication window."""

@@ -16,7 +16,8 @@
 --                       lo / hi = {ki, field, fixed-width value, ...} (keep the least / greatest),
 --                       g = {ki, start s, start us, end s, end us, ...} (activity clusters),
 --                       r = {numbers ki, order key, ...} (audit log rows, in stream order),
---                       l = {ki, n, order key 1..n, ...} (audit log index lists, appended),
+--                       l = {ki, n, row 1..n, ...} (audit log index lists, appended; a row is
+--                            its 0-based position among the order keys of r),
 --                       k = {id, ...} (entries to acknowledge)}
 --
 -- Returns {"ok", last} | {"stale", checkpoint} | {"lease", holder}.
@@ -136,12 +137,29 @@ if #r > 1 then
     redis.call('HSET', seqs, unpack(args))
   end
 end
+-- the rows themselves: payload j + 1 of w is the row of order key j + 1 of r
+local w = ops['w'] or {}
+if #w > 1 then
+  local rows = KEYS[4 + w[1]]
+  for i = 2, #w, 250 do
+    local args = {}
+    for j = i, math.min(i + 249, #w) do
+      args[#args + 1] = r[j]
+      args[#args + 1] = w[j]
+    end
+    redis.call('HSET', rows, unpack(args))
+  end
+end
 local l = ops['l'] or {}
 local i = 1
 while i <= #l do
   local key, n = KEYS[4 + l[i]], l[i + 1]
   for j = i + 2, i + 1 + n, 500 do
-    redis.call('RPUSH', key, unpack(l, j, math.min(j + 499, i + 1 + n)))
+    local members = {}
+    for m = j, math.min(j + 499, i + 1 + n) do
+      members[#members + 1] = r[l[m] + 2]  -- a position in the batch's rows: its order key
+    end
+    redis.call('RPUSH', key, unpack(members))
   end
   i = i + 2 + n
 end

@@ -14,7 +14,6 @@ from importlib import resources
 from typing import Any
 
 import msgpack
-from redis.exceptions import NoScriptError
 
 from aegis_stream.buckets import BUCKET_SIZES, bucket_expiry
 from aegis_stream.keys import GROUP, Keys
@@ -152,15 +151,18 @@ def build_ops(
     for start, end in delta.clusters:
         clusters += [table(keys.activity(p)), *divmod(start, 1_000_000), *divmod(end, 1_000_000)]
     numbered: list[Any] = []
+    payloads: list[Any] = []
     lists: list[Any] = []
     audit = batch.audit
     if audit.rows:
         numbered = [table(keys.audit_seqs(p)), *(order for order, _ in audit.rows)]
+        payloads = [table(keys.audit_rows(p)), *(payload for _, payload in audit.rows)]
         for combo, members in audit.index.items():
             lists += [table(keys.audit_index(p, combo)), len(members), *members]
     ops = {
         "h": hincr,
         "r": numbered,
+        "w": payloads,
         "l": lists,
         "g": clusters,
         "n": hsetnx,
@@ -315,34 +317,6 @@ class Writer:
         # use_bin_type=False: the cmsgpack bundled with Redis cannot read the bin types
         packed = msgpack.packb(ops, use_bin_type=False)
         args: list[Any] = [GROUP, token, first_id, last_id, now_ms, packed]
-        reply = await self._send(p, batch, script_keys, args)
+        reply = await self._script(keys=script_keys, args=args)
         status, checkpoint = (text(x) for x in reply)
         return ApplyResult(status=status, checkpoint=checkpoint)
-
-    async def _send(self, p: int, batch: PreparedBatch, script_keys: list[str], args: list[Any]) -> Any:
-        """The audit rows and the script in one round trip; the script's reply.
-
-        The rows go first, outside the script: keyed by their stream position
-        and written the same way by every attempt, they are idempotent, and a
-        row nothing lists is never shown. It keeps ~1 MB of payloads out of the
-        script's arguments. Out of memory refuses the rows and the script's
-        first write alike, so the script does not list rows that were refused.
-        """
-        for _attempt in range(2):
-            pipe = self._redis.pipeline(transaction=False)
-            rows = self._keys.audit_rows(p)
-            for i in range(0, len(batch.audit.rows), 500):
-                pipe.hset(rows, mapping=dict(batch.audit.rows[i : i + 500]))
-            # EVALSHA itself, not the Script object: in a pipeline that would first
-            # ask SCRIPT EXISTS, a round trip per batch.
-            pipe.evalsha(self._script.sha, len(script_keys), *script_keys, *args)
-            replies = await pipe.execute(raise_on_error=False)
-            reply = replies[-1]
-            if isinstance(reply, NoScriptError):  # a restarted or flushed server
-                await self._redis.script_load(APPLY_LUA)
-                continue
-            for item in replies:
-                if isinstance(item, Exception):
-                    raise item
-            return reply
-        raise NoScriptError("the apply script vanished twice in a row")

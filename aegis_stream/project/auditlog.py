@@ -50,22 +50,29 @@ def combos(values: Combo) -> Iterator[Combo]:
 
 @dataclass(slots=True)
 class AuditLogDelta:
-    """What one batch appends to the audit log: rows and index entries, in stream order."""
+    """What one batch appends to the audit log: rows, and index entries, in stream order.
+
+    The index refers to rows by their position in ``rows`` (an event is
+    listed under up to 16 combinations, and a small number is cheaper to
+    carry to the script than its order key each time).
+    """
 
     rows: list[tuple[str, bytes]] = field(default_factory=list)  # (order key, payload)
-    index: dict[Combo, list[str]] = field(default_factory=dict)  # combo -> order keys
+    index: dict[Combo, list[int]] = field(default_factory=dict)  # combo -> positions in rows
     _combos: dict[Combo, tuple[Combo, ...]] = field(default_factory=dict, repr=False)
 
     def add(self, key: str, event: AuditEvent, payload: bytes) -> None:
         """Append one applied event (in stream order) under its :func:`order_key`."""
+        position = len(self.rows)
         self.rows.append((key, payload))
         values = filter_values(event)
         listed = self._combos.get(values)
         if listed is None:
             listed = self._combos[values] = tuple(combos(values))
+        index = self.index
         for combo in listed:
-            members = self.index.get(combo)
+            members = index.get(combo)
             if members is None:
-                self.index[combo] = [key]
+                index[combo] = [position]
             else:
-                members.append(key)
+                members.append(position)
