@@ -22,6 +22,8 @@ from aegis_stream.importers import read_events
 from aegis_stream.keys import Keys
 from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
+from aegis_stream.signing import Signer
+from aegis_stream.wire import encode, entry_fields
 from aegis_stream.worker import Worker
 from benchmarks._common import delete_prefix, new_prefix, redis_url
 from benchmarks._report import Section
@@ -40,6 +42,12 @@ def measure(url: str) -> tuple[int, list[tuple[str, int]]]:
             if isinstance(e, AuditEvent)
         ]
         Producer(client, keys).emit_many(events)
+        signed_stream = f"{prefix}:signed-stream"  # the same entries, as a producer with a key writes them
+        signer = Signer("memory-benchmark-signing-key-0000")
+        pipe = client.pipeline(transaction=False)
+        for event in events:
+            pipe.xadd(signed_stream, entry_fields(encode(event), signer))
+        pipe.execute()
 
         async def project() -> None:
             r = aredis.Redis.from_url(url)
@@ -48,6 +56,7 @@ def measure(url: str) -> tuple[int, list[tuple[str, int]]]:
 
         asyncio.run(project())
         stream = int(client.memory_usage(keys.stream(0), samples=0) or 0)
+        signed = int(client.memory_usage(signed_stream, samples=0) or 0)
         audit_names = {keys.audit_rows(0), keys.audit_seqs(0)}
         audit_index = keys.audit_index(0, ()).removesuffix("[]")  # the lists' common prefix
         audit = views = audit_keys = view_keys = 0
@@ -59,6 +68,7 @@ def measure(url: str) -> tuple[int, list[tuple[str, int]]]:
                 views, view_keys = views + size, view_keys + 1
         return len(events), [
             ("stream (retained log)", stream),
+            ("stream, signed entries (AEGIS_SIGNING_KEY)", signed),
             (f"audit log (rows, numbers, {audit_keys - 2} index lists)", audit),
             (f"other views ({view_keys} keys)", views),
         ]

@@ -441,6 +441,13 @@ def test_compose_api_listens_beyond_loopback_only_with_tokens(compose: dict[str,
     assert api["ports"] == [f"127.0.0.1:{settings.port}:{settings.port}"]
 
 
+def test_compose_gives_the_api_and_the_workers_one_signing_key(compose: dict[str, Any]) -> None:
+    shared = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())["x-aegis-env"]
+    assert shared["AEGIS_SIGNING_KEY"].startswith("${AEGIS_SIGNING_KEY:?"), "compose must refuse without it"
+    keys = {Settings.from_env(compose["services"][s]["environment"]).signing_key for s in ("api", "worker")}
+    assert len(keys) == 1 and None not in keys
+
+
 def test_compose_mounts_a_policy_the_loader_accepts(compose: dict[str, Any]) -> None:
     api = compose["services"]["api"]
     path = api["environment"]["AEGIS_POLICY"]
@@ -575,7 +582,8 @@ def test_k8s_passes_real_settings_and_secrets_by_key() -> None:
     assert api.partitions == worker.partitions >= projector_deployment["spec"]["replicas"]
     assert api.redis_url == worker.redis_url == "redis://:change-me-redis-password@redis:6379/0"
     assert api.api_token and api.ingest_token and api.api_token != api.ingest_token
-    assert worker.api_token is None, "workers get REDIS_URL only from the Secret"
+    assert worker.api_token is None, "workers get REDIS_URL and the signing key only from the Secret"
+    assert api.signing_key and api.signing_key == worker.signing_key, "the API signs what workers check"
     assert worker.consumer  # the pod's name: what `worker --check` looks up
     secret = find("Secret", "aegis-stream")
     assert set(secret["stringData"]) <= set(ENV_VARS)

@@ -32,6 +32,7 @@ from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import entry_ms, text
 from aegis_stream.wire import SignedReader
 
+INLINE_ROWS_BYTES = 64 * 1024 * 1024  # audit rows larger in all than this are written before the script
 SLICE = 100  # entries prepared between turns of the event loop (see Writer.prepare_overlapped)
 APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
 _PERIOD_BY_SIZE = {p.size_ms: p for p in BUCKET_SIZES}
@@ -71,6 +72,8 @@ def build_ops(
     trim_minid: str,
     write_dead_letters: bool = True,
     agent_map_cap: int | None = None,
+    ack_ids: list[str] | None = None,
+    inline_rows: bool = True,
 ) -> tuple[list[str], dict[str, Any]]:
     """Translate a prepared batch into the script's key list and ops map (pure; exposed for tests).
 
@@ -156,7 +159,8 @@ def build_ops(
     audit = batch.audit
     if audit.rows:
         numbered = [table(keys.audit_seqs(p)), *(order for order, _ in audit.rows)]
-        payloads = [table(keys.audit_rows(p)), *(payload for _, payload in audit.rows)]
+        if inline_rows:
+            payloads = [table(keys.audit_rows(p)), *(payload for _, payload in audit.rows)]
         for combo, members in audit.index.items():
             lists += [table(keys.audit_index(p, combo)), len(members), *members]
     ops = {
@@ -176,6 +180,9 @@ def build_ops(
         "zt": trim_seen,
         "t": trim_minid,
         "c": [delta.events, len(batch.dead), late, batch.duplicates],
+        # the ids to acknowledge travel inside the ops (one argument, packed in C,
+        # rather than a thousand for the client to frame one by one)
+        "k": ack_ids or [],
     }
     return table.keys, ops
 
@@ -294,6 +301,17 @@ class Writer:
         """
         window = self._settings.dedupe_window_ms
         dedupe_floor_ms = entry_ms(first_id) - window if window else None
+        rows = batch.audit.rows
+        # The rows' payloads travel in the script's ops, but a single argument is
+        # capped (proto-max-bulk-len, 512 MiB by default): past a bound, the rows go
+        # first, on their own. Keyed by stream position and the same at every
+        # attempt, they are idempotent, and a row nothing lists is never shown.
+        inline = sum(len(payload) for _, payload in rows) <= INLINE_ROWS_BYTES
+        if not inline:
+            pipe = self._redis.pipeline(transaction=False)
+            for i in range(0, len(rows), 500):
+                pipe.hset(self._keys.audit_rows(p), mapping=dict(rows[i : i + 500]))
+            await pipe.execute()
         view_keys, ops = build_ops(
             self._keys,
             p,
@@ -303,6 +321,8 @@ class Writer:
             trim_minid=trim_minid,
             write_dead_letters=write_dead_letters,
             agent_map_cap=self._settings.agent_map_cap if self._settings.anomalies else None,
+            ack_ids=ack_ids,
+            inline_rows=inline,
         )
         script_keys = [
             self._keys.stream(p),
@@ -311,9 +331,6 @@ class Writer:
             self._keys.dead(p),
             *view_keys,
         ]
-        # The ids to acknowledge travel inside the ops (one argument, packed in C,
-        # rather than a thousand for the client to frame one by one).
-        ops["k"] = ack_ids
         # use_bin_type=False: the cmsgpack bundled with Redis cannot read the bin types
         packed = msgpack.packb(ops, use_bin_type=False)
         args: list[Any] = [GROUP, token, first_id, last_id, now_ms, packed]

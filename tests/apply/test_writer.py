@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pytest
 import redis.asyncio as aredis
 
 from aegis_stream.apply import DeadLetter, Writer
+from aegis_stream.apply import writer as writer_module
 from aegis_stream.apply.writer import build_ops
 from aegis_stream.events import parse_event
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project import aggregate
-from aegis_stream.project.prepare import PreparedBatch
+from aegis_stream.project.prepare import PreparedBatch, fold
+from aegis_stream.views.auditlog import recent
+from aegis_stream.wire import encode
 from tests.conftest import event_dict
 
 H = 3_600_000
@@ -124,3 +128,28 @@ def test_build_ops_indexes_keys_once() -> None:
     assert all("{p0}" in k for k in view_keys)
     assert ops["c"] == [2, 0, 0, 0]
     assert ops["h"][:3] == [1, "total", 2]
+
+
+@pytest.mark.parametrize("inline", [True, False])
+async def test_audit_rows_are_written_inside_the_script_or_before_it_when_too_large(
+    async_redis: aredis.Redis, keys: Keys, monkeypatch: pytest.MonkeyPatch, inline: bool
+) -> None:
+    if not inline:  # every batch is "too large": its rows go first, on their own
+        monkeypatch.setattr(writer_module, "INLINE_ROWS_BYTES", 0)
+    ids = await _setup(async_redis, keys, 3)
+    events = [parse_event(event_dict(action_type=f"t{i}", timestamp=STAMP)) for i in range(3)]
+    batch = fold(
+        list(zip(ids, events, strict=True)),
+        [],
+        known_ids={},
+        dedupe_window_ms=0,
+        payloads={i: encode(e) for i, e in zip(ids, events, strict=True)},
+    )
+    result = await Writer(async_redis, keys).apply(
+        0, token="", first_id=ids[0], last_id=ids[-1], ack_ids=ids, batch=batch, now_ms=NOON_MS
+    )
+    assert result.status == "ok"
+    page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=10)
+    assert page.total == 3
+    assert [e.action_type for _, e in page.rows] == ["t2", "t1", "t0"]  # newest first
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
