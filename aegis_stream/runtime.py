@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import ctypes.util
-import gc
 import logging
 import signal
 import socket
@@ -35,6 +32,7 @@ from aegis_stream.settings import Settings
 from aegis_stream.signing import signer_for
 from aegis_stream.store import TRANSIENT_ERRORS, async_client
 from aegis_stream.worker import Worker
+from aegis_stream.worker.tuning import tune_for_batches
 
 log = logging.getLogger(__name__)
 DEMO_SPREAD_US = 7 * 24 * 3600 * 1_000_000
@@ -218,45 +216,6 @@ async def import_events(
     if rejected > 20:
         print(f"{path}: ... and {rejected - 20} more rejected records", file=errors)
     return imported, rejected
-
-
-GC_GEN0_THRESHOLD = 10_000
-# glibc's mallopt parameters, and what the projector sets them to
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-HEAP_BELOW_BYTES = 2 * 1024 * 1024
-KEEP_FREE_BYTES = 16 * 1024 * 1024
-
-
-def tune_for_batches() -> None:
-    """Tune the process's memory management for projecting batches (the worker does this at start).
-
-    Garbage collection: decoding and folding a batch makes thousands of
-    short-lived containers, none kept in reference cycles; at the default
-    thresholds the collector ran 11 to 22 times per 1,000-event batch and
-    walked every object the process had loaded (modules, the policy, caches)
-    once every 6 to 15 batches. Freezing what start-up loaded keeps it out of
-    every collection; a higher first threshold makes young collections rarer.
-
-    Allocation (glibc only): each batch builds a few buffers of about a
-    megabyte (the reply read, the script's packed arguments). By default
-    glibc maps each from the kernel and unmaps it when freed, so every batch
-    paid for fresh, zeroed pages again. Serving blocks up to 2 MiB from the
-    heap and keeping up to 16 MiB free there lets batches reuse that memory.
-
-    Measured together: about a quarter more events per second on the real
-    sample (``python -m benchmarks --sections projector``).
-    """
-    gc.freeze()
-    gen0, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(max(gen0, GC_GEN0_THRESHOLD), gen1, gen2)
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):  # not glibc (musl's is a no-op anyway)
-        mallopt = None
-    if mallopt is not None:
-        mallopt(M_MMAP_THRESHOLD, HEAP_BELOW_BYTES)
-        mallopt(M_TRIM_THRESHOLD, KEEP_FREE_BYTES)
 
 
 async def run_worker(settings: Settings, *, burst: bool = False) -> int:

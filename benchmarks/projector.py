@@ -5,7 +5,7 @@ its own event_id) and synthetic events whose fields vary independently (the
 worst case for pre-aggregation), each appended unsigned and signed (the
 producers and the projector share AEGIS_SIGNING_KEY, so the projector does
 not walk params and tool replies again). The process collects garbage as
-``aegis-stream worker`` does (runtime.tune_for_batches).
+``aegis-stream worker`` does (aegis_stream.worker.tuning).
 
     python -m benchmarks.projector [--events 100000] [--batch 1000]
 
@@ -29,10 +29,10 @@ from aegis_stream.events import AuditEvent, event_to_dict
 from aegis_stream.importers import read_events
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.producer import Producer
-from aegis_stream.runtime import tune_for_batches
 from aegis_stream.settings import Settings
 from aegis_stream.signing import signer_for
 from aegis_stream.worker import Worker
+from aegis_stream.worker.tuning import tune_for_batches
 from benchmarks._common import redis_url
 from benchmarks._machine import describe
 from benchmarks._report import Section

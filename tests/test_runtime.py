@@ -1,4 +1,4 @@
-"""The API's listening socket, and the worker's process tuning."""
+"""The API's listening socket."""
 
 from __future__ import annotations
 
@@ -30,18 +30,3 @@ async def test_accepted_connections_have_nagle_off() -> None:
         server.close()
         await server.wait_closed()
     assert seen and seen[0] != 0
-
-
-def test_tuning_for_batches_collects_young_garbage_less_often_and_leaves_start_up_objects_out() -> None:
-    import gc
-
-    from aegis_stream.runtime import GC_GEN0_THRESHOLD, tune_for_batches
-
-    before = gc.get_threshold()
-    try:
-        tune_for_batches()
-        assert gc.get_threshold() == (max(before[0], GC_GEN0_THRESHOLD), before[1], before[2])
-        assert gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)

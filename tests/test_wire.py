@@ -13,8 +13,8 @@ from aegis_stream.errors import InvalidEvent
 from aegis_stream.events import AuditEvent, parse_event
 from aegis_stream.importers import read_events
 from aegis_stream.project.batch import aggregate
-from aegis_stream.signing import Signer
-from aegis_stream.wire import SignedReader, decode, decode_entry, decode_stored, encode, entry_fields
+from aegis_stream.signing import SignedReader, Signer
+from aegis_stream.wire import decode, decode_entry, decode_stored, encode, entry_fields
 from tests.conftest import event_dict
 
 

@@ -21,8 +21,9 @@ from aegis_stream.errors import InvalidEvent
 from aegis_stream.events import AuditEvent
 from aegis_stream.project.auditlog import AuditLogDelta, order_key
 from aegis_stream.project.batch import BatchDelta
+from aegis_stream.signing import SignedReader
 from aegis_stream.streamids import entry_ms
-from aegis_stream.wire import ENTRY_FIELD, SignedReader, decode_stored
+from aegis_stream.wire import ENTRY_FIELD, decode_stored
 
 Fields = dict[bytes, bytes] | None
 

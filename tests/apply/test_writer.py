@@ -10,7 +10,6 @@ import redis.asyncio as aredis
 
 from aegis_stream.apply import DeadLetter, Writer
 from aegis_stream.apply import writer as writer_module
-from aegis_stream.apply.writer import build_ops
 from aegis_stream.events import parse_event
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project import aggregate
@@ -117,17 +116,6 @@ async def test_dead_letters_and_late_events(async_redis: aredis.Redis, keys: Key
     # no bucket was written for January
     jan = 1_767_225_600_000  # 2026-01-01T00:00:00Z
     assert await async_redis.exists(keys.bucket(0, H, jan), keys.bucket(0, 24 * H, jan)) == 0
-
-
-def test_build_ops_indexes_keys_once() -> None:
-    keys = Keys("k")
-    delta = aggregate([("1-0", parse_event(event_dict())), ("1-1", parse_event(event_dict()))])
-    view_keys, ops = build_ops(keys, 0, PreparedBatch(delta), NOON_MS, dedupe_floor_ms=None, trim_minid="")
-    assert len(view_keys) == len(set(view_keys))
-    assert view_keys[0] == "k:v1:{p0}:totals"
-    assert all("{p0}" in k for k in view_keys)
-    assert ops["c"] == [2, 0, 0, 0]
-    assert ops["h"][:3] == [1, "total", 2]
 
 
 @pytest.mark.parametrize("inline", [True, False])
