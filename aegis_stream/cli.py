@@ -29,7 +29,6 @@ from aegis_stream.runtime import (
     ListenError,
     import_events,
     listen_socket,
-    redact_url,
     run_api,
     run_up,
     run_worker,
@@ -183,7 +182,7 @@ async def _status(settings: Settings, as_json: bool) -> int:
     if as_json:
         print(json.dumps([asdict(r) for r in rows], indent=2))
     else:
-        print(f"store: {redact_url(settings.redis_url)}")
+        print(f"store: {logs.redact(settings.redis_url)}")
         _print_status(rows, sys.stdout)
     return 0
 

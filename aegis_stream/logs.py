@@ -5,8 +5,8 @@ Every logger goes through the one handler set up here, uvicorn's included
 ``ts`` (ISO 8601, UTC, milliseconds), ``level``, ``logger`` and ``message``,
 then the record's extras (``request_id`` on the API, ``partition`` in the
 worker, ...), and ``exc_info`` as text when there is an exception. In either
-format, a password in a URL (``redis://user:secret@host``) is masked, as
-``runtime.redact_url`` does: settings and tokens are never logged.
+format, a password in a URL (``redis://user:secret@host``) is masked by
+:func:`redact`, which the CLI uses too: settings and tokens are never logged.
 """
 
 from __future__ import annotations
@@ -28,12 +28,21 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "taskName",
     "color_message",  # uvicorn's copy of the message with terminal colours
 }
-_URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@")
+# A URL's scheme and authority (up to the path, query, fragment or a space).
+_URL_AUTHORITY = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/?#]*)")
+
+
+def _mask(match: re.Match[str]) -> str:
+    scheme, authority = match.groups()
+    # as the URL parsers do: the host follows the last "@", the password the first ":"
+    userinfo, at, host = authority.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    return f"{scheme}{user}:***@{host}" if at and colon else match.group(0)
 
 
 def redact(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """``text`` with the password of every URL in it replaced by ``***`` (an ``@`` in it included)."""
+    return _URL_AUTHORITY.sub(_mask, text)
 
 
 def _plain(value: Any) -> Any:

@@ -12,7 +12,6 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 import uvicorn
 
@@ -37,17 +36,6 @@ from aegis_stream.worker.tuning import tune_for_batches
 log = logging.getLogger(__name__)
 DEMO_SPREAD_US = 7 * 24 * 3600 * 1_000_000
 MARKER_TTL_S = 15
-
-
-def redact_url(url: str) -> str:
-    """A Redis URL without its password, for printing."""
-    parts = urlsplit(url)
-    if parts.password:
-        host = parts.hostname or ""
-        user = parts.username or ""
-        netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 @contextlib.contextmanager

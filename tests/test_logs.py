@@ -191,3 +191,20 @@ def test_an_api_process_logs_json_lines_with_request_ids_and_no_secrets(settings
         x["logger"] == "uvicorn.error" and x["message"].startswith("Started server process") for x in lines
     )
     assert not any(x["logger"] == "uvicorn.access" for x in lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("redis://u:p@ss@db:6379/0", "redis://u:***@db:6379/0"),  # an "@" in the password
+        ("redis://:a:b@db", "redis://:***@db"),  # a ":" in it
+        ("rediss://u:p%40ss@db/1?x=1", "rediss://u:***@db/1?x=1"),  # percent-encoded
+        (
+            "redis+cluster://:pw@n1:7000, then redis://:pw@n2",
+            "redis+cluster://:***@n1:7000, then redis://:***@n2",
+        ),
+        ("redis://user@db and redis://db:6379", "redis://user@db and redis://db:6379"),  # nothing to mask
+    ],
+)
+def test_the_whole_password_is_masked_however_it_is_spelled(text: str, masked: str) -> None:
+    assert logs.redact(text) == masked
