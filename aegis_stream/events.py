@@ -244,7 +244,10 @@ def build_event(raw: Mapping[str, Any], ts_us: int) -> AuditEvent:
     if depth is None:
         depth = 0
     if type(depth) is not int or not 0 <= depth < 2**31:
-        raise InvalidEvent(f"chain_depth: expected a non-negative integer, got {depth!r}"[:200])
+        raise InvalidEvent(f"chain_depth: expected an integer from 0 to {2**31 - 1}, got {depth!r}"[:200])
+    event_id = raw.get("event_id")
+    if isinstance(event_id, str) and len(event_id) > MAX_EVENT_ID:  # before the text limit's message
+        raise InvalidEvent(f"event_id: must be 1 to {MAX_EVENT_ID} characters")
     event_id = _text(raw, "event_id")
     if event_id is not None and not 0 < len(event_id) <= MAX_EVENT_ID:
         raise InvalidEvent(f"event_id: must be 1 to {MAX_EVENT_ID} characters")

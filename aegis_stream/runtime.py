@@ -161,8 +161,15 @@ async def import_events(
 
     async def flush() -> None:
         nonlocal imported
+        try:
+            outcomes = await producer.emit_each(pending)
+        except StoreError as e:  # say how far it got: the user decides how to resume
+            raise StoreError(
+                f"{e} ({imported} events were appended before it, from the records before "
+                f"record {numbers[0]}; records {numbers[0]} to {numbers[-1]} may be partly appended)"
+            ) from e
         # one by one: an event the projector would dead-letter (dated too far ahead) is refused here
-        for number, outcome in zip(numbers, await producer.emit_each(pending), strict=True):
+        for number, outcome in zip(numbers, outcomes, strict=True):
             if isinstance(outcome, str):
                 imported += 1
             else:

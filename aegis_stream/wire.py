@@ -189,12 +189,18 @@ def decode(payload: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> AuditEvent:
     return _decode(payload, max_bytes)[0]
 
 
+def _no_extensions(code: int, data: bytes) -> Any:
+    raise InvalidEvent(f"wire: msgpack extension type {code} is not a JSON value")
+
+
 def _decode(payload: bytes, max_bytes: int) -> tuple[AuditEvent, bool]:
     """The event, and whether the payload was already in the producer's form (the fast path)."""
     if len(payload) > max_bytes:
         raise InvalidEvent(f"event: encoded size {len(payload)} bytes exceeds the limit of {max_bytes}")
     try:
-        body = msgpack.unpackb(payload, raw=False, strict_map_key=True)
+        body = msgpack.unpackb(payload, raw=False, strict_map_key=True, ext_hook=_no_extensions)
+    except InvalidEvent:
+        raise
     except Exception as e:  # msgpack raises several unrelated exception types
         raise InvalidEvent("wire: not a msgpack document") from e
     if type(body) is dict:
@@ -243,18 +249,23 @@ def decode_stored(
     secret a raw ``XADD`` carried.
 
     With ``signed``, an entry whose tag verifies is a producer's own,
-    validated work: only the fields the projection reads are decoded, and the
+    validated work: its params and result data are not walked, and the
     event's ``action_params`` and ``result_data`` are left empty (the audit
-    log keeps them in the payload). This is for the projector alone.
+    log keeps them in the payload); every other field is checked as usual,
+    and anything unusual goes through the full validation. This is for the
+    projector alone.
     """
     payload = fields.get(ENTRY_FIELD)
     if payload is None:
         raise InvalidEvent("wire: stream entry has no 'e' field")
-    if signed is not None and len(payload) <= max_bytes:
-        tag = fields.get(MAC_FIELD)
-        if tag is not None and signed.signer.verify(payload, tag):
+    tag = fields.get(MAC_FIELD)
+    if signed is not None and tag is not None and len(payload) <= max_bytes:
+        if signed.signer.verify(payload, tag):
             head = signed.head(payload)
-            if head is not None:
-                return head, payload
+            event = _fast_event(head) if head is not None else None
+            if event is not None:
+                return event, payload
+        else:
+            signed.unverified += 1
     event, as_written = _decode(payload, max_bytes)
     return event, payload if as_written else encode(event, max_bytes=2 * len(payload) + 1024)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from aegis_stream.signing import MIN_KEY_CHARS, TAG_BYTES, Signer, signer_for
 
 KEY = "k" * MIN_KEY_CHARS
@@ -36,6 +38,11 @@ def test_keys_longer_than_blake2b_takes_are_used_in_full() -> None:
 
 def test_the_secret_never_shows() -> None:
     assert KEY not in repr(Signer(KEY))
+
+
+def test_a_short_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        Signer("x" * (MIN_KEY_CHARS - 1))
 
 
 def test_no_secret_no_signer() -> None:

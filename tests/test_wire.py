@@ -75,6 +75,10 @@ def test_size_limit_on_both_sides() -> None:
             "approval: required field is missing",
         ),
         (msgpack.packb({1: 2}), "wire: not a msgpack document"),
+        (
+            msgpack.packb({"v": 1, "t": 0, "p": {"x": msgpack.ExtType(5, b"raw")}}),
+            "wire: msgpack extension type 5 is not a JSON value",
+        ),
     ],
 )
 def test_decode_rejects(payload: bytes, reason: str) -> None:
@@ -244,26 +248,69 @@ def test_an_entry_without_a_valid_tag_is_validated_in_full() -> None:
         assert kept != payload and b"x" not in msgpack.unpackb(kept)["p"]["token"].encode()
 
 
+_GOOD_HEAD = {"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"}
+
+
 @pytest.mark.parametrize(
     "payload",
     [
         msgpack.packb([1, 2]),  # not a map
-        msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"})[:-3],  # cut
-        msgpack.packb({"v": 2, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"}),
-        msgpack.packb({"v": 1, "t": "0", "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"}),
-        msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "low", "a": "never"}),
-        msgpack.packb({"v": 1, "t": 0, "at": "a", "tg": "t", "r": "LOW", "a": "auto"}),  # no session
-        msgpack.packb({"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"}) + b"\x01",
+        msgpack.packb(_GOOD_HEAD)[:-3],  # cut short
+        msgpack.packb(_GOOD_HEAD) + b"\x01",  # something after it
+        *(
+            msgpack.packb({**_GOOD_HEAD, **change})
+            for change in (
+                {"v": 2},
+                {"t": "0"},
+                {"t": -5},
+                {"t": 2**62},
+                {"a": "never"},
+                {"r": "low"},  # the full path upper-cases it; the head path does not guess
+                {"at": 7},
+                {"at": ""},
+                {"s": 12345},
+                {"ag": ["a", "b"]},
+                {"tg": {"x": 1}},
+                {"cd": "deep"},
+                {"cd": -1},
+                {"id": 99},
+                {"id": ""},
+                {"rs": 5},
+                {"rs": ""},
+                {"zz": 1},
+                {"p": [1, 2]},
+                {"p": "text"},
+            )
+        ),
+        msgpack.packb({k: v for k, v in _GOOD_HEAD.items() if k != "s"}),  # no session
     ],
 )
-def test_a_tag_does_not_make_a_malformed_payload_acceptable(payload: bytes) -> None:
+def test_a_tag_vouches_for_no_field_the_views_count(payload: bytes) -> None:
+    """Tagged or not, a payload is held to the same rules apart from the walk of params and replies."""
     reader = SignedReader(Signer(KEY))
-    with pytest.raises(InvalidEvent):
-        decode_stored(_signed_fields(payload), signed=reader)
+    try:
+        expected: object = decode_stored({b"e": payload})
+    except InvalidEvent as e:
+        expected = e.reason
+    try:
+        got: object = decode_stored(_signed_fields(payload), signed=reader)
+    except InvalidEvent as e:
+        got = e.reason
+    assert got == expected
     # and the reader is not thrown off for the entries after it
     good = encode(parse_event(event_dict(action_type="next")))
     head, _ = decode_stored(_signed_fields(good), signed=reader)
     assert head.action_type == "next"
+
+
+def test_entries_whose_tag_does_not_verify_are_counted() -> None:
+    reader = SignedReader(Signer(KEY))
+    payload = encode(parse_event(event_dict()))
+    decode_stored(_signed_fields(payload), signed=reader)
+    decode_stored({b"e": payload}, signed=reader)  # no tag: not counted
+    decode_stored(_signed_fields(payload, "o" * 32), signed=reader)
+    decode_stored({b"e": payload, b"s": b"junk"}, signed=reader)
+    assert reader.unverified == 2
 
 
 def test_the_head_of_every_real_event_projects_as_the_whole_event() -> None:

@@ -8,6 +8,7 @@ crash leaves either all of it or none of it.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -31,6 +32,7 @@ from aegis_stream.signing import SignedReader, signer_for
 from aegis_stream.store import AsyncClient
 from aegis_stream.streamids import entry_ms, text
 
+log = logging.getLogger(__name__)
 INLINE_ROWS_BYTES = 64 * 1024 * 1024  # audit rows larger in all than this are written before the script
 SLICE = 100  # entries prepared between turns of the event loop (see Writer.prepare_overlapped)
 APPLY_LUA = resources.files("aegis_stream.apply").joinpath("apply.lua").read_text("utf-8")
@@ -54,6 +56,7 @@ class Writer:
         self._script = redis.register_script(APPLY_LUA)
         signer = signer_for(self._settings.signing_key)
         self._signed = SignedReader(signer) if signer is not None else None
+        self._warn_unverified_at = 1  # then 10, 100, ...: a hint, not a flood
 
     async def prepare(
         self, p: int, entries: list[tuple[str, Fields]], poison: dict[str, int] | None = None
@@ -88,7 +91,6 @@ class Writer:
             decoded.payloads.update(part.payloads)
         settings = self._settings
         batch = PreparedBatch(dead=list(decoded.dead))
-        payloads = decoded.payloads if settings.audit_log else None
         for start in range(0, len(decoded.events), SLICE):
             await asyncio.sleep(0)
             fold(
@@ -96,7 +98,8 @@ class Writer:
                 [],
                 known_ids=in_flight,
                 dedupe_window_ms=settings.dedupe_window_ms,
-                payloads=payloads,
+                payloads=decoded.payloads,
+                audit=settings.audit_log,
                 into=batch,
             )
         stored = await self.seen_before(p, decoded)
@@ -118,6 +121,14 @@ class Writer:
             if entry_id in poison:
                 reason = f"poison: {poison[entry_id]} attempts to apply it on its own did not complete"
                 decoded.dead.append(DeadLetter(entry_id, reason, raw_payload(fields or {})))
+        signed = self._signed
+        if signed is not None and signed.unverified >= self._warn_unverified_at:
+            log.warning(
+                "%d entries so far carry a tag that AEGIS_SIGNING_KEY does not verify (producers with "
+                "another key?); they are validated in full",
+                signed.unverified,
+            )
+            self._warn_unverified_at = 10 * signed.unverified
         return decoded
 
     async def seen_before(self, p: int, decoded: Decoded) -> dict[str, int]:
@@ -135,7 +146,8 @@ class Writer:
             decoded.dead,
             known_ids=known,
             dedupe_window_ms=self._settings.dedupe_window_ms,
-            payloads=decoded.payloads if self._settings.audit_log else None,
+            payloads=decoded.payloads,
+            audit=self._settings.audit_log,
         )
 
     async def apply(

@@ -94,7 +94,9 @@ def _read_head_of(path: PathLike) -> bytes:
     try:
         with open_binary(path) as fh:
             while size < DETECT_BYTES:
-                chunk = fh.read(min(64 * 1024, DETECT_BYTES - size))
+                # small reads: a truncated gzip raises on the read that meets the cut,
+                # and what that read had decompressed is lost with it
+                chunk = fh.read(min(4096, DETECT_BYTES - size))
                 if not chunk:
                     break
                 chunks.append(chunk)

@@ -87,6 +87,9 @@ def decode_entries(
         except InvalidEvent as e:
             dead.append(DeadLetter(entry_id, e.reason, raw_payload(fields)))
             continue
+        except Exception as e:  # a decoding bug must not stall the partition either
+            dead.append(DeadLetter(entry_id, f"decoding failed: {type(e).__name__}", raw_payload(fields)))
+            continue
         # Measured from when the entry was appended (its stream id), not from the
         # projector's clock: lag does not change the verdict, and a replay agrees.
         if event.ts_us > (entry_ms(entry_id) + max_future_skew_ms) * 1000:
@@ -107,14 +110,16 @@ def fold(
     known_ids: Mapping[str, int],
     dedupe_window_ms: int,
     payloads: Mapping[str, bytes] | None = None,
+    audit: bool = True,
     into: PreparedBatch | None = None,
 ) -> PreparedBatch:
     """Pre-aggregate decoded events, dropping duplicates of ``event_id`` within the window.
 
     ``known_ids`` maps event ids to the stream ms at which they were first
     applied (from earlier batches). With ``payloads`` (entry id -> payload),
-    each counted event is also appended to the audit log. With ``into``, the
-    events (which follow those already in it) are added to that batch.
+    a dead letter keeps its entry's payload and, with ``audit``, each counted
+    event is also appended to the audit log. With ``into``, the events (which
+    follow those already in it) are added to that batch.
     """
     if into is None:
         batch = PreparedBatch(dead=list(dead))
@@ -134,8 +139,9 @@ def fold(
             key = order_key(entry_id)
             batch.delta.add(entry_id, event)
         except Exception as e:  # a projection bug must not stall the partition
-            batch.dead.append(DeadLetter(entry_id, f"projection failed: {type(e).__name__}", b""))
+            payload = payloads.get(entry_id, b"") if payloads is not None else b""
+            batch.dead.append(DeadLetter(entry_id, f"projection failed: {type(e).__name__}", payload))
             continue
-        if payloads is not None:
+        if payloads is not None and audit:
             batch.audit.add(key, event, payloads[entry_id])
     return batch

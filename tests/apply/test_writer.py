@@ -141,3 +141,23 @@ async def test_audit_rows_are_written_inside_the_script_or_before_it_when_too_la
     assert page.total == 3
     assert [e.action_type for _, e in page.rows] == ["t2", "t1", "t0"]  # newest first
     assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+
+
+def test_entries_tagged_with_another_key_are_validated_and_reported_sparingly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aegis_stream.settings import Settings
+    from aegis_stream.signing import Signer
+    from aegis_stream.wire import entry_fields
+
+    writer = Writer(aredis.Redis(), Keys("k"), Settings(signing_key="w" * 32))  # never connects
+    other = Signer("o" * 32)
+    payload = encode(parse_event(event_dict(action_params={"token": "x"})))
+    entries = [(f"1796040000000-{i}", entry_fields(payload, other)) for i in range(12)]
+    with caplog.at_level("WARNING", logger="aegis_stream.apply.writer"):
+        for one in entries:  # one batch each: checked after every batch
+            decoded = writer.decode([one])
+            assert [e.action_params for _, e in decoded.events] == [{"token": "[REDACTED]"}]  # walked
+    warnings = [r.getMessage() for r in caplog.records]
+    assert [w.split(" ")[0] for w in warnings] == ["1", "10"]
+    assert all("does not verify" in w and "w" * 32 not in w for w in warnings)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import random
 import tracemalloc
+import zlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -432,3 +434,20 @@ def test_bounded_lines() -> None:
         (3, b"abcde", False),
     ]
     assert list(bounded_lines(io.BytesIO(b""), limit=4)) == []
+
+
+def test_a_gzip_cut_within_its_first_64_kib_is_still_recognised_and_read_up_to_the_cut(
+    tmp_path: Path,
+) -> None:
+    noise = random.Random(3)  # varied text, so that the cut lands within the first 64 KiB of content
+    sessions = [f"{noise.getrandbits(128):032x}" for _ in range(2000)]
+    data = gzip.compress("".join(json.dumps(event(session_id=s)) + "\n" for s in sessions).encode())
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[:3000])
+    assert len(zlib.decompressobj(31).decompress(data[:3000])) < 64 * 1024
+    got = []
+    with pytest.raises(ImportFailed):
+        for item in read_events(path, now_us=NOW_US):  # no --format: detected from the head
+            got.append(item)
+    assert got and all(isinstance(r, AuditEvent) for r in got)
+    assert [r.session_id for r in got if isinstance(r, AuditEvent)] == sessions[: len(got)]

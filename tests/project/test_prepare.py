@@ -97,3 +97,46 @@ def test_a_raw_entry_without_payload_keeps_its_fields_in_the_dead_letter() -> No
     [letter] = decoded.dead
     assert letter.reason == "wire: stream entry has no 'e' field"
     assert msgpack.unpackb(letter.payload, raw=True) == {b"garbage": b"1"}
+
+
+def test_a_decoding_bug_dead_letters_its_entry_and_the_rest_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aegis_stream.project import prepare
+
+    real = prepare.decode_stored
+
+    def flaky(fields: dict[bytes, bytes], *args: Any) -> Any:
+        if b"boom" in fields[ENTRY_FIELD]:
+            raise TypeError("a bug")
+        return real(fields, *args)
+
+    monkeypatch.setattr(prepare, "decode_stored", flaky)
+    entries = [entry(f"{NOW_MS}-0"), entry(f"{NOW_MS}-1", action_type="boom"), entry(f"{NOW_MS}-2")]
+    decoded = decode_entries(entries, max_bytes=65536, max_future_skew_ms=MIN)
+    assert [i for i, _ in decoded.events] == [f"{NOW_MS}-0", f"{NOW_MS}-2"]
+    [letter] = decoded.dead
+    assert (letter.entry_id, letter.reason) == (f"{NOW_MS}-1", "decoding failed: TypeError")
+    assert letter.payload == entries[1][1][ENTRY_FIELD]
+
+
+def test_a_projection_bug_dead_letters_its_event_with_the_payload(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aegis_stream.project.batch import BatchDelta
+
+    real = BatchDelta.add
+
+    def flaky(self: BatchDelta, entry_id: str, event: Any) -> None:
+        if event.action_type == "boom":
+            raise AttributeError("a bug")
+        real(self, entry_id, event)
+
+    monkeypatch.setattr(BatchDelta, "add", flaky)
+    entries = [entry(f"{NOW_MS}-0"), entry(f"{NOW_MS}-1", action_type="boom")]
+    decoded = decode_entries(entries, max_bytes=65536, max_future_skew_ms=MIN)
+    for audit in (True, False):
+        batch = fold(
+            decoded.events, [], known_ids={}, dedupe_window_ms=0, payloads=decoded.payloads, audit=audit
+        )
+        assert batch.delta.events == 1
+        [letter] = batch.dead
+        assert letter.reason == "projection failed: AttributeError"
+        assert letter.payload == entries[1][1][ENTRY_FIELD]
+        assert len(batch.audit.rows) == (1 if audit else 0)

@@ -548,3 +548,43 @@ async def test_a_mixed_stream_of_signed_unsigned_and_forged_entries(
     assert fields[b"id"] == bad_id and b"approval" in fields[b"reason"]
     rows = [msgpack.unpackb(v) for v in (await async_redis.hgetall(keys.audit_rows(0))).values()]
     assert [r["p"] for r in rows if r["at"] == "forged"] == [{"token": "[REDACTED]"}]
+
+
+async def test_tagged_entries_that_break_the_rules_are_dead_lettered_as_untagged_ones_are(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    from aegis_stream.signing import Signer
+    from aegis_stream.views.auditlog import recent
+
+    key = "f" * 32
+    signer = Signer(key)
+    now_us = time.time_ns() // 1000
+    base = {"v": 1, "t": now_us, "s": "forged", "at": "forge", "tg": "x", "r": "HIGH", "a": "auto"}
+    changes: list[dict[str, Any]] = [
+        {"t": -5},
+        {"t": 2**62},
+        {"at": 7},
+        {"at": ""},
+        {"s": 12345},
+        {"ag": ["a", "b"]},
+        {"tg": {"x": 1}},
+        {"cd": "deep"},
+        {"id": 99},
+        {"rs": 5},
+        {"p": [1]},
+        {},  # the one valid event
+    ]
+    for change in changes:
+        payload = msgpack.packb({**base, **change})
+        await async_redis.xadd(keys.stream(0), {b"e": payload, b"s": signer.tag(payload)})
+    await Worker(async_redis, settings.with_overrides(signing_key=key)).run(burst=True)
+    totals = await async_redis.hgetall(keys.totals(0))
+    assert totals[b"total"] == b"1"
+    letters = await async_redis.xrange(keys.dead(0))
+    assert len(letters) == len(changes) - 1
+    reasons = [fields[b"reason"].decode() for _, fields in letters]
+    assert not [r for r in reasons if "failed" in r or "poison" in r], reasons
+    assert all(fields[b"payload"] for _, fields in letters)
+    page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=10)
+    assert page.total == 1 and page.rows[0][1].session_id == "forged"
+    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
