@@ -112,3 +112,29 @@ def event_dict(**overrides: Any) -> dict[str, Any]:
 def make_event() -> Callable[..., dict[str, Any]]:
     """Factory fixture for valid event mappings."""
     return event_dict
+
+
+# Changes to a valid wire head (short keys, see wire.py) that validation refuses or
+# normalises: a tag must not make any of them count differently.
+HEAD_CHANGES: list[dict[str, Any]] = [
+    {"v": 2},
+    {"t": "0"},
+    {"t": -5},
+    {"t": 2**62},
+    {"a": "never"},
+    {"r": "low"},  # the full path upper-cases it; the head path does not guess
+    {"at": 7},
+    {"at": ""},
+    {"s": 12345},
+    {"ag": ["a", "b"]},
+    {"tg": {"x": 1}},
+    {"cd": "deep"},
+    {"cd": -1},
+    {"id": 99},
+    {"id": ""},
+    {"rs": 5},
+    {"rs": ""},
+    {"zz": 1},
+    {"p": [1, 2]},
+    {"p": "text"},
+]

@@ -15,7 +15,7 @@ from aegis_stream.importers import read_events
 from aegis_stream.project.batch import aggregate
 from aegis_stream.signing import SignedReader, Signer
 from aegis_stream.wire import decode, decode_entry, decode_stored, encode, entry_fields
-from tests.conftest import event_dict
+from tests.conftest import HEAD_CHANGES, event_dict
 
 
 def test_round_trip_keeps_every_field() -> None:
@@ -257,31 +257,7 @@ _GOOD_HEAD = {"v": 1, "t": 0, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "
         msgpack.packb([1, 2]),  # not a map
         msgpack.packb(_GOOD_HEAD)[:-3],  # cut short
         msgpack.packb(_GOOD_HEAD) + b"\x01",  # something after it
-        *(
-            msgpack.packb({**_GOOD_HEAD, **change})
-            for change in (
-                {"v": 2},
-                {"t": "0"},
-                {"t": -5},
-                {"t": 2**62},
-                {"a": "never"},
-                {"r": "low"},  # the full path upper-cases it; the head path does not guess
-                {"at": 7},
-                {"at": ""},
-                {"s": 12345},
-                {"ag": ["a", "b"]},
-                {"tg": {"x": 1}},
-                {"cd": "deep"},
-                {"cd": -1},
-                {"id": 99},
-                {"id": ""},
-                {"rs": 5},
-                {"rs": ""},
-                {"zz": 1},
-                {"p": [1, 2]},
-                {"p": "text"},
-            )
-        ),
+        *(msgpack.packb({**_GOOD_HEAD, **change}) for change in HEAD_CHANGES),
         msgpack.packb({k: v for k, v in _GOOD_HEAD.items() if k != "s"}),  # no session
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,15 +21,16 @@ import redis
 import redis.asyncio as aredis
 
 from aegis_stream.apply import Writer
+from aegis_stream.errors import InvalidEvent
 from aegis_stream.events import parse_event
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.producer import Producer
 from aegis_stream.settings import Settings
 from aegis_stream.views import ViewReader
-from aegis_stream.wire import encode
+from aegis_stream.wire import decode, encode
 from aegis_stream.worker import Worker
 from aegis_stream.worker.projector import LeaseLost, PartitionProjector
-from tests.conftest import event_dict
+from tests.conftest import HEAD_CHANGES, event_dict
 
 RISKS = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 APPROVALS = ("auto", "approve", "block")
@@ -551,40 +553,47 @@ async def test_a_mixed_stream_of_signed_unsigned_and_forged_entries(
 
 
 async def test_tagged_entries_that_break_the_rules_are_dead_lettered_as_untagged_ones_are(
-    settings: Settings, keys: Keys, async_redis: aredis.Redis
+    redis_url: str, async_redis: aredis.Redis
 ) -> None:
     from aegis_stream.signing import Signer
     from aegis_stream.views.auditlog import recent
 
     key = "f" * 32
-    signer = Signer(key)
     now_us = time.time_ns() // 1000
     base = {"v": 1, "t": now_us, "s": "forged", "at": "forge", "tg": "x", "r": "HIGH", "a": "auto"}
-    changes: list[dict[str, Any]] = [
-        {"t": -5},
-        {"t": 2**62},
-        {"at": 7},
-        {"at": ""},
-        {"s": 12345},
-        {"ag": ["a", "b"]},
-        {"tg": {"x": 1}},
-        {"cd": "deep"},
-        {"id": 99},
-        {"rs": 5},
-        {"p": [1]},
-        {},  # the one valid event
-    ]
-    for change in changes:
-        payload = msgpack.packb({**base, **change})
-        await async_redis.xadd(keys.stream(0), {b"e": payload, b"s": signer.tag(payload)})
-    await Worker(async_redis, settings.with_overrides(signing_key=key)).run(burst=True)
-    totals = await async_redis.hgetall(keys.totals(0))
-    assert totals[b"total"] == b"1"
-    letters = await async_redis.xrange(keys.dead(0))
-    assert len(letters) == len(changes) - 1
-    reasons = [fields[b"reason"].decode() for _, fields in letters]
-    assert not [r for r in reasons if "failed" in r or "poison" in r], reasons
-    assert all(fields[b"payload"] for _, fields in letters)
-    page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=10)
-    assert page.total == 1 and page.rows[0][1].session_id == "forged"
-    assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+    payloads = [msgpack.packb({**base, **change}) for change in [*HEAD_CHANGES, {}]]  # {}: valid as is
+    outcomes = []
+    for signer in (None, Signer(key)):
+        prefix = f"test-forged-{uuid.uuid4().hex[:8]}"
+        keys = Keys(prefix)
+        try:
+            for payload in payloads:
+                fields = {b"e": payload, **({b"s": signer.tag(payload)} if signer else {})}
+                await async_redis.xadd(keys.stream(0), fields)
+            settings = Settings(redis_url=redis_url, key_prefix=prefix, signing_key=key)
+            await Worker(async_redis, settings).run(burst=True)
+            letters = await async_redis.xrange(keys.dead(0))
+            page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=50)
+            assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+            outcomes.append(
+                (
+                    await async_redis.hgetall(keys.totals(0)),
+                    [fields[b"reason"] for _, fields in letters],
+                    [event for _, event in page.rows],
+                )
+            )
+        finally:
+            names = [n async for n in async_redis.scan_iter(match=f"{prefix}:*")]
+            if names:
+                await async_redis.delete(*names)
+    unsigned, signed = outcomes
+    assert signed == unsigned
+    totals, reasons, rows = signed
+    valid = 0
+    for payload in payloads:
+        with contextlib.suppress(InvalidEvent):
+            decode(payload)
+            valid += 1
+    assert valid == 3  # the event as is, and with "low" and "" status (normalised)
+    assert (int(totals[b"total"]), len(rows), len(reasons)) == (valid, valid, len(payloads) - valid)
+    assert not [r for r in reasons if b"failed" in r or b"poison" in r]
