@@ -145,7 +145,7 @@ def section(url: str, n: int, batch: int) -> Section:
         ["data set", "events", "raw read+ack ev/s", "projector ev/s", "ratio", "ms/script"],
         notes=[
             f"burst Worker, batches of {batch}; raw: XREADGROUP + XACK of the same entries, no processing;",
-            "signed: producers and projector share AEGIS_SIGNING_KEY (the projector trusts their checks);",
+            "signed: producers and projector share AEGIS_SIGNING_KEY (params, tool replies not walked);",
             "ms/script: server time per apply script (INFO commandstats).",
         ],
     )
