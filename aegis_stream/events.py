@@ -119,6 +119,8 @@ def parse_timestamp(value: Any) -> int:
         moment = value
     elif isinstance(value, str):
         text = value.strip()
+        if not text.isprintable():  # fromisoformat lets a trailing NUL through
+            raise InvalidEvent(f"timestamp: not an ISO-8601 date-time: {value[:60]!r}")
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
         try:

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Any
 
-import msgpack
+from aegis_stream.heads import HeadReader
 
 MAC_FIELD = b"s"  # the stream entry field holding the tag, beside the payload's ``e``
 TAG_BYTES = 16
@@ -67,42 +66,10 @@ def signer_for(secret: str | None) -> Signer | None:
 _BULK = frozenset(("p", "rd"))  # params and result data: neither is projected
 
 
-class SignedReader:
-    """Reads the head of payloads a producer signed: every field but params and result data.
-
-    Params must still be a map (its header is read; its contents are skipped
-    undecoded); result data is skipped. The caller checks the head as any
-    entry's (:func:`aegis_stream.wire.decode_stored`). One msgpack unpacker
-    serves every payload (making one costs more than reading a head); it is
-    replaced whenever a payload is not read to its exact end, so one odd
-    payload cannot shift the next.
-    """
+class SignedReader(HeadReader):
+    """A :class:`~aegis_stream.heads.HeadReader` with the key that checks the tags."""
 
     def __init__(self, signer: Signer) -> None:
+        super().__init__()
         self.signer = signer
         self.unverified = 0  # entries whose tag did not verify with this key
-        self._unpacker = msgpack.Unpacker(raw=False)
-        self._read = 0  # bytes the unpacker has consumed so far
-
-    def head(self, payload: bytes) -> dict[str, Any] | None:
-        """The payload's map without ``p`` and ``rd``; None if it is not a map of that shape."""
-        unpacker = self._unpacker
-        body: dict[str, Any] = {}
-        try:
-            unpacker.feed(payload)
-            for _ in range(unpacker.read_map_header()):
-                key = unpacker.unpack()
-                if key == "p":
-                    for _ in range(2 * unpacker.read_map_header()):
-                        unpacker.skip()
-                elif key == "rd":
-                    unpacker.skip()
-                else:
-                    body[key] = unpacker.unpack()
-            self._read += len(payload)
-            if unpacker.tell() != self._read:
-                raise ValueError("payload not read to its end")
-        except Exception:  # not the producer's form after all: msgpack raises several types
-            self._unpacker, self._read = msgpack.Unpacker(raw=False), 0
-            return None
-        return body

@@ -26,6 +26,22 @@ SyncClient: TypeAlias = redis.Redis | redis.RedisCluster
 # URL schemes that mean "a cluster", and the redis-py scheme each one stands for.
 CLUSTER_SCHEMES: dict[str, str] = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
+# Error codes of a store that refuses writes whatever is sent: memory full, a read-only
+# replica, a failed background save, a busy script, no replicas, an ACL. Retried with
+# backoff, and never held against the entry being applied.
+STORE_REFUSALS = frozenset({"OOM", "READONLY", "MISCONF", "BUSY", "NOREPLICAS", "MASTERDOWN", "NOPERM"})
+
+
+def is_refusal(error: BaseException) -> bool:
+    """True for a :data:`STORE_REFUSALS` reply (a script's inner command keeps its code)."""
+    if isinstance(error, redis.exceptions.OutOfMemoryError | redis.exceptions.ReadOnlyError):
+        return True
+    if not isinstance(error, redis.ResponseError):
+        return False
+    code = getattr(error, "status_code", None) or str(error).split(" ", 1)[0]
+    return code in STORE_REFUSALS
+
+
 # Errors that mean "the server is (temporarily) unreachable": retry with backoff.
 # For a cluster also: a failover or resharding in progress (CLUSTERDOWN, TRYAGAIN,
 # a slot without a node) and no reachable node at all. redis-py raises the last two

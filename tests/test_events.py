@@ -45,6 +45,8 @@ def test_parse_timestamp_accepts_datetimes() -> None:
         ("yesterday", "timestamp: not an ISO-8601 date-time"),
         ("2026-13-01T00:00:00Z", "timestamp: not an ISO-8601 date-time"),
         ("", "timestamp: not an ISO-8601 date-time"),
+        ("2026-12-04T05:00:00\x00", "timestamp: not an ISO-8601 date-time"),
+        ("2026-12-04\x0bT05:00:00", "timestamp: not an ISO-8601 date-time"),
         (1_700_000_000, "timestamp: expected an ISO-8601 string, got int"),
         ("1969-12-31T23:59:59Z", "timestamp: before 1970-01-01T00:00:00Z"),
         ("9999-12-31T23:59:59-01:00", "timestamp: after 9999-12-31T23:59:59.999999Z"),

@@ -304,3 +304,15 @@ def test_the_head_of_every_real_event_projects_as_the_whole_event() -> None:
     for view in ("totals", "dims", "first_seen", "buckets", "profile_counters", "profile_maps", "span"):
         assert getattr(a, view) == getattr(b, view), view
     assert a.clusters == b.clusters and a.profile_spans == b.profile_spans
+
+
+def test_a_vouched_for_row_is_read_without_its_params_and_replies() -> None:
+    from aegis_stream.wire import UNREADABLE, decode_vouched
+
+    body = {**_GOOD_HEAD, "ag": "agent", "p": {"x": float("nan")}, "rd": {"reply": 1}}
+    event = decode_vouched(msgpack.packb(body), "action_params: non-finite number")
+    assert event is not None
+    assert (event.agent_id, event.action_type, event.risk_level) == ("agent", "a", "LOW")
+    assert event.action_params == {UNREADABLE: "action_params: non-finite number"}
+    assert event.result_data is None
+    assert decode_vouched(msgpack.packb({**_GOOD_HEAD, "at": 7}), "why") is None  # head invalid too

@@ -17,7 +17,7 @@ from aegis_stream.events import AuditEvent
 from aegis_stream.keys import Keys
 from aegis_stream.project.auditlog import Combo
 from aegis_stream.store import AsyncClient
-from aegis_stream.wire import decode
+from aegis_stream.wire import decode, decode_vouched
 
 MAX_INDEX = 2**62  # Redis list indexes are 64-bit; deeper offsets simply find nothing
 
@@ -65,7 +65,12 @@ def _row(found: tuple[bytes | None, bytes | None], p: int, partitions: int) -> t
     try:
         n = int(seq)
         event = decode(payload, max_bytes=len(payload))
-    except (ValueError, InvalidEvent) as e:
+    except InvalidEvent as e:
+        vouched = decode_vouched(payload, e.reason)  # counted on a producer's tag
+        if vouched is None:
+            raise StoreError(f"unreadable audit log row ({e}); rebuild the views") from None
+        event = vouched
+    except ValueError as e:
         raise StoreError(f"unreadable audit log row ({e}); rebuild the views") from None
     return (n - 1) * partitions + p + 1, event
 

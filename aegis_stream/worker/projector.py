@@ -28,7 +28,7 @@ from aegis_stream.clock import wall_clock_ms
 from aegis_stream.keys import GROUP, Keys
 from aegis_stream.project.prepare import PreparedBatch
 from aegis_stream.settings import Settings
-from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient
+from aegis_stream.store import TRANSIENT_ERRORS, AsyncClient, is_refusal
 from aegis_stream.streamids import entry_ms, id_key, text
 from aegis_stream.worker.lease import Lease
 
@@ -240,7 +240,8 @@ class PartitionProjector:
         The attempt is counted before it starts and forgotten once it ends, so
         only an attempt that took the process down (or failed inside the apply)
         stays counted. A lost lease or an unreachable store is not the entry's
-        fault: that attempt is taken back.
+        fault, and neither is a store that refuses writes (out of memory, read-only,
+        see ``store.STORE_REFUSALS``): that attempt is taken back.
         """
         key, entry_id = self._keys.attempts(self.p), entry[0]
         tries = int(await self._redis.hincrby(key, entry_id, 1))
@@ -248,9 +249,11 @@ class PartitionProjector:
         poison = {entry_id: failed} if failed >= self._settings.max_deliveries else None
         try:
             await self.process([entry], poison=poison)
-        except NOT_THE_ENTRYS_FAULT:
-            with contextlib.suppress(*TRANSIENT_ERRORS):
-                await self._redis.hincrby(key, entry_id, -1)
+        except Exception as e:
+            if isinstance(e, NOT_THE_ENTRYS_FAULT) or is_refusal(e):
+                # best effort: a store that refused the apply may refuse this write too
+                with contextlib.suppress(*TRANSIENT_ERRORS, redis.ResponseError):
+                    await self._redis.hincrby(key, entry_id, -1)
             raise
         await self._redis.hdel(key, entry_id)
 

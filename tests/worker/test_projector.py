@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -597,3 +598,78 @@ async def test_tagged_entries_that_break_the_rules_are_dead_lettered_as_untagged
     assert valid == 3  # the event as is, and with "low" and "" status (normalised)
     assert (int(totals[b"total"]), len(rows), len(reasons)) == (valid, valid, len(payloads) - valid)
     assert not [r for r in reasons if b"failed" in r or b"poison" in r]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'."),
+        redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
+        redis.ResponseError("MISCONF Redis is configured to save RDB snapshots, but it's failing"),
+    ],
+)
+async def test_a_store_refusing_writes_is_not_held_against_the_entries(
+    settings: Settings,
+    keys: Keys,
+    async_redis: aredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    refusal: redis.ResponseError,
+) -> None:
+    ids = produce(settings, keys, generated(6))
+    original = Writer.apply
+    refused = 0
+
+    async def refusing_apply(self: Writer, p: int, **kwargs: Any) -> Any:
+        nonlocal refused
+        if refused < 12:  # well past max_deliveries, one by one included
+            refused += 1
+            raise refusal
+        return await original(self, p, **kwargs)
+
+    monkeypatch.setattr(Writer, "apply", refusing_apply)
+    monkeypatch.setattr("aegis_stream.worker.runner.MAX_BACKOFF_S", 0.05)
+    worker = Worker(async_redis, settings.with_overrides(max_deliveries=2, lease_ms=200))
+    task = asyncio.create_task(worker.run())
+    try:
+
+        async def all_applied() -> bool:
+            return await async_redis.hget(keys.totals(0), "total") == b"6"
+
+        await wait_for(all_applied, timeout=30)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, timeout=10)
+    assert refused == 12
+    assert await async_redis.xlen(keys.dead(0)) == 0, [f for _, f in await async_redis.xrange(keys.dead(0))]
+    assert await async_redis.hlen(keys.attempts(0)) == 0
+    assert len(ids) == 6
+
+
+async def test_rows_a_tag_vouched_for_whose_params_or_replies_do_not_validate_stay_readable(
+    settings: Settings, keys: Keys, async_redis: aredis.Redis
+) -> None:
+    from aegis_stream.signing import Signer
+    from aegis_stream.views.auditlog import recent
+
+    key = "v" * 32
+    signer = Signer(key)
+    base = {"v": 1, "t": time.time_ns() // 1000, "s": "s", "at": "a", "tg": "t", "r": "LOW", "a": "auto"}
+    bulks: list[dict[str, Any]] = [
+        {"p": {1: "int key"}},
+        {"p": {"x": float("nan")}},
+        {"p": {"x": msgpack.ExtType(5, b"raw")}},
+        {"rd": {"deep": json.loads("[" * 40 + "]" * 40)}},
+        {"rd": b"bytes"},
+        {"p": {"password": "hunter2"}},  # a producer's own would have redacted it
+    ]
+    for bulk in bulks:
+        payload = msgpack.packb({**base, **bulk}, use_bin_type=True)
+        await async_redis.xadd(keys.stream(0), {b"e": payload, b"s": signer.tag(payload)})
+    await Worker(async_redis, settings.with_overrides(signing_key=key)).run(burst=True)
+    assert await async_redis.hget(keys.totals(0), "total") == str(len(bulks)).encode()  # a tag vouches
+    page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=10)
+    shown = [event for _, event in reversed(page.rows)]
+    assert page.total == len(shown) == len(bulks)
+    for event in shown[:5]:
+        assert set(event.action_params) == {"_unreadable"} and event.result_data is None
+    assert shown[5].action_params == {"password": "[REDACTED]"}  # redacted on the way out
