@@ -89,19 +89,10 @@ class Writer:
             decoded.events += part.events
             decoded.dead += part.dead
             decoded.payloads.update(part.payloads)
-        settings = self._settings
         batch = PreparedBatch(dead=list(decoded.dead))
         for start in range(0, len(decoded.events), SLICE):
             await asyncio.sleep(0)
-            fold(
-                decoded.events[start : start + SLICE],
-                [],
-                known_ids=in_flight,
-                dedupe_window_ms=settings.dedupe_window_ms,
-                payloads=decoded.payloads,
-                audit=settings.audit_log,
-                into=batch,
-            )
+            self.fold(decoded, in_flight, into=batch, start=start, stop=start + SLICE)
         stored = await self.seen_before(p, decoded)
         if not stored:
             return batch
@@ -139,15 +130,28 @@ class Writer:
         scores = await self._redis.zmscore(self._keys.dedupe(p), ids)
         return {eid: int(score) for eid, score in zip(ids, scores, strict=True) if score is not None}
 
-    def fold(self, decoded: Decoded, known: Mapping[str, int]) -> PreparedBatch:
-        """Pre-aggregate a decoded batch (pure), dropping the duplicates of ids in ``known``."""
+    def fold(
+        self,
+        decoded: Decoded,
+        known: Mapping[str, int],
+        *,
+        into: PreparedBatch | None = None,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> PreparedBatch:
+        """Pre-aggregate a decoded batch (pure), dropping the duplicates of ids in ``known``.
+
+        With ``into``, its events ``start:stop`` are added to that batch (which
+        already holds the batch's dead letters and the events before them).
+        """
         return fold(
-            decoded.events,
-            decoded.dead,
+            decoded.events[start:stop],
+            decoded.dead if into is None else [],
             known_ids=known,
             dedupe_window_ms=self._settings.dedupe_window_ms,
             payloads=decoded.payloads,
             audit=self._settings.audit_log,
+            into=into,
         )
 
     async def apply(

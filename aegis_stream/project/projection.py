@@ -91,6 +91,7 @@ def _type_classes(action_type: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=65536)  # called for every event; targets repeat
 def is_personal_target(target: str) -> bool:
     """True for a target that names personal data (GDPR data-access logging)."""
     lowered = target.lower()
