@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-import uuid
 from typing import Any
 
 import redis
@@ -33,7 +32,7 @@ from aegis_stream.settings import Settings
 from aegis_stream.signing import signer_for
 from aegis_stream.worker import Worker
 from aegis_stream.worker.tuning import tune_for_batches
-from benchmarks._common import redis_url
+from benchmarks._common import delete_prefix, new_prefix, redis_url
 from benchmarks._machine import describe
 from benchmarks._report import Section
 
@@ -112,7 +111,7 @@ def measure(
     url: str, events: list[dict[str, object]], batch: int, *, signed: bool
 ) -> tuple[float, float, float]:
     """Seconds for raw read+ack and for the projector, and server ms per apply script call."""
-    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    prefix = new_prefix("projector")
     key = SIGNING_KEY if signed else None
     settings = Settings(redis_url=url, key_prefix=prefix, batch_size=batch, signing_key=key)
     keys = Keys(prefix)
@@ -131,10 +130,8 @@ def measure(
         per_call_ms = (usec1 - usec0) / max(1, calls1 - calls0) / 1000
         return raw_s, proj_s, per_call_ms
     finally:
-        names = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        for i in range(0, len(names), 500):
-            client.delete(*names[i : i + 500])
         client.close()
+        delete_prefix(url, prefix)
 
 
 def section(url: str, n: int, batch: int) -> Section:

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -491,7 +490,7 @@ async def test_a_batch_read_ahead_when_the_lease_is_lost_is_applied_once_by_the_
 
 
 async def test_signed_entries_make_the_same_views_and_audit_log_as_unsigned_ones(
-    redis_url: str, async_redis: aredis.Redis
+    redis_url: str, prefix: str, async_redis: aredis.Redis
 ) -> None:
     from aegis_stream.bundled import DEMO_SAMPLE, data_file
     from aegis_stream.events import AuditEvent
@@ -503,23 +502,20 @@ async def test_signed_entries_make_the_same_views_and_audit_log_as_unsigned_ones
     assert all(isinstance(e, AuditEvent) for e in sample)
     key = "k" * 32
     results = []
-    for signer in (None, Signer(key)):
-        prefix = f"test-signed-{uuid.uuid4().hex[:8]}"
-        settings = Settings(redis_url=redis_url, key_prefix=prefix, signing_key=key, batch_size=100)
-        keys = Keys(prefix)
+    for name, signer in (("unsigned", None), ("signed", Signer(key))):
+        run_prefix = f"{prefix}-{name}"  # the prefix fixture deletes these keys too
+        settings = Settings(redis_url=redis_url, key_prefix=run_prefix, signing_key=key, batch_size=100)
+        keys = Keys(run_prefix)
         client = redis.Redis.from_url(redis_url)
         try:
             Producer(client, keys, signer=signer).emit_many(sample)  # type: ignore[arg-type]
-            await Worker(async_redis, settings, clock=lambda: 1_800_000_000_000).run(burst=True)
-            page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=2000)
-            views = await read_views(async_redis, keys)
-            totals = await async_redis.hgetall(keys.totals(0))
-            results.append((views, totals, page.total, [e for _, e in page.rows]))
         finally:
-            names = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-            if names:
-                client.delete(*names)
             client.close()
+        await Worker(async_redis, settings, clock=lambda: 1_800_000_000_000).run(burst=True)
+        page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=2000)
+        views = await read_views(async_redis, keys)
+        totals = await async_redis.hgetall(keys.totals(0))
+        results.append((views, totals, page.total, [e for _, e in page.rows]))
     unsigned, signed = results
     assert unsigned == signed
     assert signed[2] == 1164 and any(e.result_data for e in signed[3])  # full rows, tool replies included
@@ -554,7 +550,7 @@ async def test_a_mixed_stream_of_signed_unsigned_and_forged_entries(
 
 
 async def test_tagged_entries_that_break_the_rules_are_dead_lettered_as_untagged_ones_are(
-    redis_url: str, async_redis: aredis.Redis
+    redis_url: str, prefix: str, async_redis: aredis.Redis
 ) -> None:
     from aegis_stream.signing import Signer
     from aegis_stream.views.auditlog import recent
@@ -564,29 +560,24 @@ async def test_tagged_entries_that_break_the_rules_are_dead_lettered_as_untagged
     base = {"v": 1, "t": now_us, "s": "forged", "at": "forge", "tg": "x", "r": "HIGH", "a": "auto"}
     payloads = [msgpack.packb({**base, **change}) for change in [*HEAD_CHANGES, {}]]  # {}: valid as is
     outcomes = []
-    for signer in (None, Signer(key)):
-        prefix = f"test-forged-{uuid.uuid4().hex[:8]}"
-        keys = Keys(prefix)
-        try:
-            for payload in payloads:
-                fields = {b"e": payload, **({b"s": signer.tag(payload)} if signer else {})}
-                await async_redis.xadd(keys.stream(0), fields)
-            settings = Settings(redis_url=redis_url, key_prefix=prefix, signing_key=key)
-            await Worker(async_redis, settings).run(burst=True)
-            letters = await async_redis.xrange(keys.dead(0))
-            page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=50)
-            assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
-            outcomes.append(
-                (
-                    await async_redis.hgetall(keys.totals(0)),
-                    [fields[b"reason"] for _, fields in letters],
-                    [event for _, event in page.rows],
-                )
+    for name, signer in (("unsigned", None), ("signed", Signer(key))):
+        run_prefix = f"{prefix}-{name}"  # the prefix fixture deletes these keys too
+        keys = Keys(run_prefix)
+        for payload in payloads:
+            fields = {b"e": payload, **({b"s": signer.tag(payload)} if signer else {})}
+            await async_redis.xadd(keys.stream(0), fields)
+        settings = Settings(redis_url=redis_url, key_prefix=run_prefix, signing_key=key)
+        await Worker(async_redis, settings).run(burst=True)
+        letters = await async_redis.xrange(keys.dead(0))
+        page = await recent(async_redis, keys, (None, None, None, None), offset=0, limit=50)
+        assert (await async_redis.xpending(keys.stream(0), GROUP))["pending"] == 0
+        outcomes.append(
+            (
+                await async_redis.hgetall(keys.totals(0)),
+                [fields[b"reason"] for _, fields in letters],
+                [event for _, event in page.rows],
             )
-        finally:
-            names = [n async for n in async_redis.scan_iter(match=f"{prefix}:*")]
-            if names:
-                await async_redis.delete(*names)
+        )
     unsigned, signed = outcomes
     assert signed == unsigned
     totals, reasons, rows = signed
